@@ -1,0 +1,409 @@
+"""Raster I/O for the core: open a DEM, read it in blocks with a halo, write tiled GeoTIFFs.
+
+Arrays handed to callers are float with NaN where the input is nodata (declared value, NaN or
+outside the raster). Outputs are tiled, DEFLATE-compressed GeoTIFFs written block by block, so
+memory stays bounded by the block size whatever the raster size.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, replace
+from typing import Callable, Iterator
+
+import numpy as np
+from osgeo import gdal, osr
+
+from .errors import DemError
+from .progress import Monitor
+
+gdal.UseExceptions()
+osr.UseExceptions()
+
+DEFAULT_BLOCK = 512
+
+_GDAL_TYPES = {
+    "Byte": gdal.GDT_Byte,
+    "Int16": gdal.GDT_Int16,
+    "UInt16": gdal.GDT_UInt16,
+    "Int32": gdal.GDT_Int32,
+    "Float32": gdal.GDT_Float32,
+    "Float64": gdal.GDT_Float64,
+}
+_NUMPY_TYPES = {
+    "Byte": np.uint8,
+    "Int16": np.int16,
+    "UInt16": np.uint16,
+    "Int32": np.int32,
+    "Float32": np.float32,
+    "Float64": np.float64,
+}
+
+
+@dataclass(frozen=True)
+class RasterInfo:
+    """Georeferencing and layout of one band of a raster."""
+
+    width: int
+    height: int
+    geotransform: tuple[float, float, float, float, float, float]
+    crs_wkt: str = ""
+    nodata: float | None = None
+    band_count: int = 1
+    data_type: str = "Float32"
+
+    @property
+    def has_crs(self) -> bool:
+        return bool(self.crs_wkt)
+
+    @property
+    def is_geographic(self) -> bool:
+        return self.has_crs and bool(_srs(self.crs_wkt).IsGeographic())
+
+    @property
+    def pixel_size(self) -> tuple[float, float]:
+        """Cell width and height in CRS units (positive)."""
+        gt = self.geotransform
+        return math.hypot(gt[1], gt[4]), math.hypot(gt[2], gt[5])
+
+    def scaled(self, scale: int) -> "RasterInfo":
+        """The grid of the same extent with cells `scale` times smaller (same origin)."""
+        x0, dx, rx, y0, ry, dy = self.geotransform
+        return replace(
+            self,
+            width=self.width * scale,
+            height=self.height * scale,
+            geotransform=(x0, dx / scale, rx / scale, y0, ry / scale, dy / scale),
+        )
+
+
+def _srs(wkt: str) -> osr.SpatialReference:
+    srs = osr.SpatialReference()
+    srs.ImportFromWkt(wkt)
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    return srs
+
+
+def ground_pixel_size_m(info: RasterInfo) -> tuple[float, float]:
+    """Cell width and height on the ground in metres.
+
+    Projected CRS: CRS units times their length in metres. Geographic CRS: degrees converted on
+    the CRS's ellipsoid at the latitude of the raster's centre. No CRS: cell units unchanged (the
+    caller warns that distances are then in cells).
+    """
+    dx, dy = info.pixel_size
+    if not info.has_crs:
+        return dx, dy
+    srs = _srs(info.crs_wkt)
+    if not srs.IsGeographic():
+        metres_per_unit = srs.GetLinearUnits()
+        return dx * metres_per_unit, dy * metres_per_unit
+    gt = info.geotransform
+    centre_lat = gt[3] + gt[4] * info.width / 2 + gt[5] * info.height / 2
+    phi = math.radians(max(-89.9, min(89.9, centre_lat)))
+    a = srs.GetSemiMajor()
+    inv_f = srs.GetInvFlattening()
+    e2 = 0.0 if inv_f == 0 else (2 - 1 / inv_f) / inv_f
+    w = 1 - e2 * math.sin(phi) ** 2
+    prime_vertical = a / math.sqrt(w)
+    meridional = a * (1 - e2) / w**1.5
+    radians_per_unit = srs.GetAngularUnits()
+    return (
+        dx * radians_per_unit * prime_vertical * math.cos(phi),
+        dy * radians_per_unit * meridional,
+    )
+
+
+def open_raster(path: str) -> gdal.Dataset:
+    """Open a raster for reading, with a clear message when that is impossible."""
+    if not str(path).startswith("/vsi") and not os.path.exists(path):
+        raise DemError(f"The input raster '{path}' does not exist.")
+    try:
+        ds = gdal.Open(str(path), gdal.GA_ReadOnly)
+    except RuntimeError as err:
+        raise DemError(f"'{path}' is not a raster GDAL can read ({err}).") from err
+    if ds is None or ds.RasterCount == 0:
+        raise DemError(f"'{path}' is not a raster GDAL can read (no raster band).")
+    return ds
+
+
+def read_info(source: str | gdal.Dataset, band: int = 1) -> RasterInfo:
+    ds = open_raster(source) if isinstance(source, (str, os.PathLike)) else source
+    if not 1 <= band <= ds.RasterCount:
+        raise DemError(f"The raster has {ds.RasterCount} band(s); band {band} does not exist.")
+    rb = ds.GetRasterBand(band)
+    return RasterInfo(
+        width=ds.RasterXSize,
+        height=ds.RasterYSize,
+        geotransform=tuple(ds.GetGeoTransform()),
+        crs_wkt=ds.GetProjection() or "",
+        nodata=rb.GetNoDataValue(),
+        band_count=ds.RasterCount,
+        data_type=gdal.GetDataTypeName(rb.DataType),
+    )
+
+
+def _read_dtype(info: RasterInfo) -> type:
+    # float32 holds every Int16/UInt16/Byte/Float32 value exactly; keep float64 inputs as they are.
+    return np.float64 if info.data_type in ("Float64", "Int32", "UInt32") else np.float32
+
+
+def to_nan(values: np.ndarray, nodata: float | None, dtype: type) -> np.ndarray:
+    """Cast to float `dtype` with NaN wherever the cell is nodata or not finite."""
+    out = values.astype(dtype, copy=True)
+    if nodata is not None and not math.isnan(nodata):
+        out[values == nodata] = np.nan
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+@dataclass(frozen=True)
+class Block:
+    """The core window of one block, in input cells; reads extend it by `halo` on every side."""
+
+    row: int
+    col: int
+    height: int
+    width: int
+    halo: int
+    index: int
+    count: int
+
+
+def block_windows(height: int, width: int, block_size: int, halo: int = 0) -> list[Block]:
+    """Row-major blocks of at most block_size × block_size covering a height × width grid."""
+    if block_size < 1:
+        raise DemError("The block size must be at least one cell.")
+    rows = range(0, height, block_size)
+    cols = range(0, width, block_size)
+    count = len(rows) * len(cols)
+    return [
+        Block(r, c, min(block_size, height - r), min(block_size, width - c), halo, i, count)
+        for i, (r, c) in enumerate((r, c) for r in rows for c in cols)
+    ]
+
+
+def read_window(
+    band: gdal.Band, info: RasterInfo, row: int, col: int, height: int, width: int, halo: int,
+    dtype: type,
+) -> np.ndarray:
+    """Read (height + 2·halo) × (width + 2·halo) cells around a window; NaN outside the raster."""
+    out = np.full((height + 2 * halo, width + 2 * halo), np.nan, dtype=dtype)
+    r0, c0 = row - halo, col - halo
+    rr0, cc0 = max(r0, 0), max(c0, 0)
+    rr1 = min(row + height + halo, info.height)
+    cc1 = min(col + width + halo, info.width)
+    if rr1 > rr0 and cc1 > cc0:
+        values = band.ReadAsArray(cc0, rr0, cc1 - cc0, rr1 - rr0)
+        out[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0] = to_nan(values, info.nodata, dtype)
+    return out
+
+
+def iter_blocks(
+    source: str | gdal.Dataset,
+    block_size: int = DEFAULT_BLOCK,
+    halo: int = 0,
+    band: int = 1,
+    monitor: Monitor | None = None,
+    dtype: type | None = None,
+) -> Iterator[tuple[Block, np.ndarray]]:
+    """Yield each block with its halo-padded values, reporting progress and checking cancel."""
+    monitor = monitor or Monitor()
+    ds = open_raster(source) if isinstance(source, (str, os.PathLike)) else source
+    info = read_info(ds, band)
+    dtype = dtype or _read_dtype(info)
+    rb = ds.GetRasterBand(band)
+    for block in block_windows(info.height, info.width, block_size, halo):
+        monitor.check()
+        yield block, read_window(
+            rb, info, block.row, block.col, block.height, block.width, halo, dtype
+        )
+        monitor.report((block.index + 1) / block.count)
+
+
+def read_array(source: str | gdal.Dataset, band: int = 1) -> tuple[np.ndarray, RasterInfo]:
+    """The whole band as a float array with NaN for nodata, and its georeferencing."""
+    ds = open_raster(source) if isinstance(source, (str, os.PathLike)) else source
+    info = read_info(ds, band)
+    values = read_window(
+        ds.GetRasterBand(band), info, 0, 0, info.height, info.width, 0, _read_dtype(info)
+    )
+    return values, info
+
+
+def default_nodata(info: RasterInfo, data_type: str) -> float:
+    """Nodata for an output: the input's declared value when the output type holds it, else a
+    value no valid cell can take (NaN for floats)."""
+    if data_type.startswith("Float"):
+        if info.nodata is not None and np.float32(info.nodata) == info.nodata:
+            return float(info.nodata)
+        return float("nan")
+    raise DemError(f"An integer output ({data_type}) needs an explicit nodata value.")
+
+
+class GeoTiffWriter:
+    """A tiled, compressed GeoTIFF written block by block; deleted if the writing fails.
+
+    Use as a context manager: an exception inside the block (cancellation included) removes the
+    partial file, so no half-written output is ever left behind.
+    """
+
+    TILE = 256
+
+    def __init__(self, path: str, info: RasterInfo, data_type: str = "Float32",
+                 nodata: float | None = None):
+        if data_type not in _GDAL_TYPES:
+            raise DemError(f"Unsupported output type {data_type}.")
+        self.path = str(path)
+        self.info = info
+        self.data_type = data_type
+        self.nodata = default_nodata(info, data_type) if nodata is None else float(nodata)
+        self._dtype = _NUMPY_TYPES[data_type]
+        self._ds = self._create()
+        self._band = self._ds.GetRasterBand(1)
+        self._band.SetNoDataValue(self.nodata)
+
+    def _create(self) -> gdal.Dataset:
+        folder = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(folder):
+            raise DemError(f"Cannot write '{self.path}': the folder '{folder}' does not exist.")
+        if not os.access(folder, os.W_OK):
+            raise DemError(f"Cannot write '{self.path}': the folder is not writable.")
+        predictor = "3" if self.data_type.startswith("Float") else "2"
+        if self.data_type == "Byte":
+            predictor = "1"
+        options = [
+            "TILED=YES",
+            f"BLOCKXSIZE={self.TILE}",
+            f"BLOCKYSIZE={self.TILE}",
+            "COMPRESS=DEFLATE",
+            f"PREDICTOR={predictor}",
+            # IF_SAFER switches to BigTIFF whenever a compressed file might pass 4 GB.
+            "BIGTIFF=IF_SAFER",
+        ]
+        try:
+            ds = gdal.GetDriverByName("GTiff").Create(
+                self.path, self.info.width, self.info.height, 1, _GDAL_TYPES[self.data_type],
+                options,
+            )
+        except RuntimeError as err:
+            raise DemError(f"Cannot write '{self.path}': {err}") from err
+        ds.SetGeoTransform(self.info.geotransform)
+        if self.info.crs_wkt:
+            ds.SetProjection(self.info.crs_wkt)
+        return ds
+
+    def write(self, values: np.ndarray, row: int, col: int) -> None:
+        """Write a block at (row, col) of the output grid; NaN becomes the output nodata."""
+        if np.issubdtype(values.dtype, np.floating):
+            values = np.where(np.isnan(values), self.nodata, values)
+        self._band.WriteArray(values.astype(self._dtype, copy=False), col, row)
+
+    def flush(self) -> None:
+        # Writing dirty tiles out bounds memory by the block size instead of GDAL's cache.
+        self._ds.FlushCache()
+
+    def set_metadata(self, items: dict[str, str]) -> None:
+        self._ds.SetMetadata({k: str(v) for k, v in items.items()})
+
+    @property
+    def band(self) -> gdal.Band:
+        return self._band
+
+    def close(self) -> None:
+        if self._ds is not None:
+            self._ds.FlushCache()
+            self._band = None
+            self._ds = None
+
+    def abort(self) -> None:
+        self.close()
+        remove_raster(self.path)
+
+    def __enter__(self) -> "GeoTiffWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def remove_raster(path: str) -> None:
+    """Delete a raster and its side-car files, ignoring ones that do not exist."""
+    for candidate in (path, path + ".aux.xml", path + ".ovr"):
+        if os.path.exists(candidate):
+            os.remove(candidate)
+
+
+BlockFunction = Callable[[np.ndarray, Block], np.ndarray]
+
+
+def crop_to_core(result: np.ndarray, block: Block, scale: int) -> np.ndarray:
+    """Accept a result for the padded block or for its core and return the core part."""
+    core_shape = (block.height * scale, block.width * scale)
+    if result.shape == core_shape:
+        return result
+    h = block.halo * scale
+    padded_shape = (core_shape[0] + 2 * h, core_shape[1] + 2 * h)
+    if result.shape != padded_shape:
+        raise ValueError(
+            f"block function returned {result.shape}, expected {core_shape} or {padded_shape}"
+        )
+    return result[h : h + core_shape[0], h : h + core_shape[1]]
+
+
+def process_blocks(
+    source: str,
+    output: str,
+    func: BlockFunction,
+    *,
+    halo: int = 0,
+    scale: int = 1,
+    block_size: int = DEFAULT_BLOCK,
+    data_type: str = "Float32",
+    nodata: float | None = None,
+    band: int = 1,
+    monitor: Monitor | None = None,
+    dtype: type | None = None,
+) -> RasterInfo:
+    """Apply `func` to every halo-padded block of `source` and write the results to `output`.
+
+    `func(padded, block)` gets the block grown by `halo` cells on each side (NaN outside the
+    raster and on nodata) and returns either the core or the padded block's result, `scale`
+    times larger in each direction. Returns the output's RasterInfo. A cancelled or failed run
+    leaves no output file.
+    """
+    monitor = monitor or Monitor()
+    ds = open_raster(source)
+    info = read_info(ds, band)
+    out_info = replace(info.scaled(scale), band_count=1, data_type=data_type)
+    with GeoTiffWriter(output, out_info, data_type, nodata) as writer:
+        last_row = -1
+        for block, padded in iter_blocks(ds, block_size, halo, band, monitor, dtype):
+            if block.row != last_row:
+                writer.flush()
+                last_row = block.row
+            result = crop_to_core(func(padded, block), block, scale)
+            writer.write(result, block.row * scale, block.col * scale)
+        out_info = replace(out_info, nodata=writer.nodata)
+    return out_info
+
+
+def write_array(path: str, values: np.ndarray, info: RasterInfo, data_type: str = "Float32",
+                nodata: float | None = None, monitor: Monitor | None = None) -> RasterInfo:
+    """Write a whole array (NaN = nodata) with `info`'s georeferencing, in blocks."""
+    monitor = monitor or Monitor()
+    out_info = replace(info, width=values.shape[1], height=values.shape[0], band_count=1,
+                       data_type=data_type)
+    with GeoTiffWriter(path, out_info, data_type, nodata) as writer:
+        for block in block_windows(out_info.height, out_info.width, DEFAULT_BLOCK):
+            monitor.check()
+            writer.write(
+                values[block.row : block.row + block.height, block.col : block.col + block.width],
+                block.row, block.col,
+            )
+            monitor.report((block.index + 1) / block.count)
+        out_info = replace(out_info, nodata=writer.nodata)
+    return out_info
