@@ -28,7 +28,7 @@ class Monitor:
         if self.cancelled():
             raise Cancelled("cancelled by the user")
 
-    def part(self, start: float, end: float) -> "Monitor":
+    def part(self, start: float, end: float) -> Monitor:
         """A monitor whose progress 0..1 maps onto start..end of this one (for multi-pass work)."""
         return _PartMonitor(self, start, end)
 

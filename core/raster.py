@@ -66,7 +66,7 @@ class RasterInfo:
         gt = self.geotransform
         return math.hypot(gt[1], gt[4]), math.hypot(gt[2], gt[5])
 
-    def scaled(self, scale: int) -> "RasterInfo":
+    def scaled(self, scale: int) -> RasterInfo:
         """The grid of the same extent with cells `scale` times smaller (same origin)."""
         x0, dx, rx, y0, ry, dy = self.geotransform
         return replace(
@@ -320,7 +320,7 @@ class GeoTiffWriter:
         self.close()
         remove_raster(self.path)
 
-    def __enter__(self) -> "GeoTiffWriter":
+    def __enter__(self) -> GeoTiffWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

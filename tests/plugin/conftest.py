@@ -21,9 +21,8 @@ if PLUGINS not in sys.path:
 @pytest.fixture(scope="session")
 def demsr_provider(qgis_app, qgis_processing):
     """The demsr provider registered in the processing registry (once per session)."""
-    from qgis.core import QgsApplication
-
     from demsr.algorithms.provider import DemSrProvider
+    from qgis.core import QgsApplication
 
     registry = QgsApplication.processingRegistry()
     provider = registry.providerById("demsr")
