@@ -1,0 +1,78 @@
+"""Bad input common to every raster algorithm reaches the user as a message, never a traceback.
+
+demsr:tpi stands in for all of them: they share algorithms/base.py's input and output handling.
+"""
+import numpy as np
+import pytest
+from osgeo import gdal, osr
+from qgis.core import QgsProcessingException, QgsProcessingFeedback
+
+
+class LogFeedback(QgsProcessingFeedback):
+    def __init__(self):
+        super().__init__()
+        self.lines = []
+
+    def pushInfo(self, info):  # noqa: N802 (QGIS's name)
+        self.lines.append(info)
+
+    def pushWarning(self, warning):  # noqa: N802 (QGIS's name)
+        self.lines.append(warning)
+
+    def reportError(self, error, fatalError=False):  # noqa: N802,N803 (QGIS's names)
+        self.lines.append(error)
+
+
+def _write(path, bands=1, epsg=32633):
+    rng = np.random.default_rng(1)
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), 40, 30, bands, gdal.GDT_Float32)
+    ds.SetGeoTransform((500000.0, 30.0, 0.0, 4000000.0, 0.0, -30.0))
+    if epsg:
+        srs = osr.SpatialReference()
+        srs.ImportFromEPSG(epsg)
+        ds.SetProjection(srs.ExportToWkt())
+    for b in range(bands):
+        ds.GetRasterBand(b + 1).WriteArray(rng.normal(500, 50, (30, 40)) + 1000 * b)
+    ds = None
+    return str(path)
+
+
+def test_not_a_raster(run_alg, tmp_path):
+    bogus = tmp_path / "bogus.tif"
+    bogus.write_text("no raster here")
+    # QGIS itself refuses to load it as a layer, before the algorithm starts.
+    with pytest.raises(QgsProcessingException):
+        run_alg("demsr:tpi", {"INPUT": str(bogus), "OUTPUT": str(tmp_path / "o.tif")})
+    assert not (tmp_path / "o.tif").exists()
+
+
+def test_multiband_uses_band_one_and_says_so(run_alg, tmp_path):
+    src = _write(tmp_path / "rgb.tif", bands=3)
+    feedback = LogFeedback()
+    out = str(tmp_path / "tpi.tif")
+    run_alg("demsr:tpi", {"INPUT": src, "RADIUS": 1, "OUTPUT": out}, feedback)
+    assert any("band 1 is used" in line for line in feedback.lines)
+    single = _write(tmp_path / "one.tif", bands=1)
+    out_single = str(tmp_path / "tpi1.tif")
+    run_alg("demsr:tpi", {"INPUT": single, "RADIUS": 1, "OUTPUT": out_single})
+    np.testing.assert_array_equal(gdal.Open(out).ReadAsArray(),
+                                  gdal.Open(out_single).ReadAsArray())
+
+
+def test_no_crs_warns_and_works_in_cells(run_alg, tmp_path):
+    src = _write(tmp_path / "nocrs.tif", epsg=None)
+    feedback = LogFeedback()
+    out = str(tmp_path / "tpi.tif")
+    run_alg("demsr:tpi", {"INPUT": src, "RADIUS": 1, "OUTPUT": out}, feedback)
+    assert any("no coordinate reference system" in line for line in feedback.lines)
+    assert gdal.Open(out).GetProjection() == ""
+
+
+def test_unwritable_output_is_a_clear_message(run_alg, tmp_path):
+    src = _write(tmp_path / "dem.tif")
+    feedback = LogFeedback()
+    # processing.run reports the algorithm's message to the feedback and raises a generic one.
+    with pytest.raises(QgsProcessingException):
+        run_alg("demsr:tpi", {"INPUT": src, "RADIUS": 1,
+                              "OUTPUT": str(tmp_path / "missing" / "dir" / "o.tif")}, feedback)
+    assert any("does not exist" in line for line in feedback.lines), feedback.lines
