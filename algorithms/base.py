@@ -48,7 +48,9 @@ class FeedbackMonitor(Monitor):
 
 class DemAlgorithm(QgsProcessingAlgorithm):
     """Base class: subclasses set ALG_ID, DISPLAY_NAME, GROUP, HELP, ICON and define
-    initAlgorithm and run(parameters, context, monitor) -> dict."""
+    initAlgorithm and run_core(parameters, context, monitor) -> dict.
+
+    (Not `run`: that is QgsProcessingAlgorithm's own entry point, which processing.run calls.)"""
 
     ALG_ID = ""
     DISPLAY_NAME = ""
@@ -87,7 +89,7 @@ class DemAlgorithm(QgsProcessingAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS's name)
         monitor = FeedbackMonitor(feedback)
         try:
-            return self.run(parameters, context, monitor)
+            return self.run_core(parameters, context, monitor)
         except DemError as err:
             raise QgsProcessingException(str(err)) from err
         except Cancelled as err:
@@ -95,7 +97,7 @@ class DemAlgorithm(QgsProcessingAlgorithm):
                 "Cancelled by the user; no output was written."
             ) from err
 
-    def run(self, parameters, context, monitor: Monitor) -> dict:
+    def run_core(self, parameters, context, monitor: Monitor) -> dict:
         raise NotImplementedError
 
     # Helpers for subclasses -------------------------------------------------------------

@@ -18,9 +18,15 @@ if PLUGINS not in sys.path:
     sys.path.insert(0, PLUGINS)
 
 
-@pytest.fixture(scope="session")
+# PyQGIS keeps only the C++ side of a registered provider alive: without a Python reference
+# its Python subclass (and so every algorithm) would be garbage-collected.
+_KEEP_ALIVE = []
+
+
+@pytest.fixture
 def demsr_provider(qgis_app, qgis_processing):
-    """The demsr provider registered in the processing registry (once per session)."""
+    """The demsr provider, registered in the processing registry if it is not (a test of the
+    plugin shell unloads it)."""
     from demsr.algorithms.provider import DemSrProvider
     from qgis.core import QgsApplication
 
@@ -29,6 +35,7 @@ def demsr_provider(qgis_app, qgis_processing):
     if provider is None:
         provider = DemSrProvider()
         registry.addProvider(provider)
+        _KEEP_ALIVE.append(provider)
     return provider
 
 
