@@ -1,0 +1,134 @@
+"""demsr:landforms — Weiss TPI landforms (10 classes) or slope positions (6 classes)."""
+import os
+
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsFeature,
+    QgsFeatureSink,
+    QgsField,
+    QgsFields,
+    QgsProcessing,
+    QgsProcessingLayerPostProcessorInterface,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+    QgsWkbTypes,
+)
+from qgis.PyQt.QtCore import QVariant
+
+from ..core import landforms as core_lf
+from ..core import tpi as core_tpi
+from .base import STYLES, DemAlgorithm
+
+SHAPES = list(core_tpi.SHAPES)
+UNITS = list(core_tpi.UNITS)
+_STYLERS = []
+SCHEMES = list(core_lf.SCHEMES)
+
+
+class LandformStyler(QgsProcessingLayerPostProcessorInterface):
+    """Loads the class legend (names and stable colours) when the output layer is added."""
+
+    def __init__(self, scheme: str):
+        super().__init__()
+        self.scheme = scheme
+
+    def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS's name)
+        if layer is not None and layer.isValid():
+            layer.loadNamedStyle(os.path.join(STYLES, f"{self.scheme}.qml"))
+            layer.triggerRepaint()
+
+
+class LandformsAlgorithm(DemAlgorithm):
+    ALG_ID = "landforms"
+    DISPLAY_NAME = "TPI landform classification"
+    GROUP = "terrain"
+    ICON = "landforms.svg"
+    HELP = (
+        "Landforms from the topographic position index (Weiss 2001), the same rules and codes "
+        "as SAGA's 'TPI Based Landform Classification'.\n\n"
+        "landforms10: standardised TPI of a small (SN) and a large (LN) neighbourhood: "
+        "1 canyons (SN ≤ −1, LN ≤ −1), 2 midslope drainages, 3 upland drainages, 4 U-shaped "
+        "valleys, 5 plains (−1 < SN, LN < 1, slope ≤ threshold), 6 open slopes (slope > "
+        "threshold), 7 upper slopes, 8 local ridges, 9 midslope ridges, 10 mountain tops.\n"
+        "slopeposition6: standardised TPI t of the LARGE neighbourhood: 1 valley (t < −1), "
+        "2 lower slope, 3 flat (|t| ≤ 0.5, slope ≤ threshold), 4 middle slope, 5 upper slope, "
+        "6 ridge (t > 1).\n\n"
+        "Defaults are the seed's windows: squares of 5×5 and 45×45 cells (radius 2 and 22). "
+        "SHAPE annulus has no inner radius here and equals circle. "
+        "For SAGA's results use SHAPE circle and radii in map units. For a geographic CRS, "
+        "radii in map units are METRES (converted at the raster's central latitude) and the "
+        "slope uses ground cell sizes. Standardisation uses the mean and population sd of the "
+        "whole valid raster; a flat raster (sd = 0) is all plains / flat, said in the log.\n"
+        "OUTPUT: Byte GeoTIFF, nodata 0, with colour table, class names and attribute table. "
+        "OUTPUT_TABLE: cells, area (km², from ground cell sizes) and percent of the valid area "
+        "per class."
+    )
+
+    def initAlgorithm(self, config=None):  # noqa: N802 (QGIS's name)
+        self.addParameter(QgsProcessingParameterRasterLayer("INPUT", self.tr("DEM")))
+        self.addParameter(QgsProcessingParameterNumber(
+            "SMALL_RADIUS", self.tr("Small neighbourhood radius"),
+            QgsProcessingParameterNumber.Double, 2.0, minValue=0.0))
+        self.addParameter(QgsProcessingParameterNumber(
+            "LARGE_RADIUS", self.tr("Large neighbourhood radius"),
+            QgsProcessingParameterNumber.Double, 22.0, minValue=0.0))
+        self.addParameter(QgsProcessingParameterEnum(
+            "SHAPE", self.tr("Neighbourhood shape"), SHAPES, defaultValue=0))
+        self.addParameter(QgsProcessingParameterEnum(
+            "UNITS", self.tr("Radius units"), UNITS, defaultValue=0))
+        self.addParameter(QgsProcessingParameterNumber(
+            "SLOPE_THRESHOLD", self.tr("Slope threshold (degrees)"),
+            QgsProcessingParameterNumber.Double, 5.0, minValue=0.0, maxValue=90.0))
+        self.addParameter(QgsProcessingParameterEnum(
+            "SCHEME", self.tr("Classification"), SCHEMES, defaultValue=0))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            "OUTPUT", self.tr("Landforms")))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            "OUTPUT_TABLE", self.tr("Area per class"), QgsProcessing.TypeVector))
+
+    def run_core(self, parameters, context, monitor):
+        path, info = self.input_dem(parameters, "INPUT", context, monitor)
+        shape = SHAPES[self.parameterAsEnum(parameters, "SHAPE", context)]
+        units = UNITS[self.parameterAsEnum(parameters, "UNITS", context)]
+        scheme = SCHEMES[self.parameterAsEnum(parameters, "SCHEME", context)]
+        if units == "map units" and info.is_geographic:
+            monitor.info("Geographic CRS: radii in map units are read as metres.")
+        settings = core_lf.Settings(
+            core_tpi.neighbourhood(
+                shape, self.parameterAsDouble(parameters, "SMALL_RADIUS", context), 0.0, units,
+                info),
+            core_tpi.neighbourhood(
+                shape, self.parameterAsDouble(parameters, "LARGE_RADIUS", context), 0.0, units,
+                info),
+            scheme,
+            self.parameterAsDouble(parameters, "SLOPE_THRESHOLD", context),
+        )
+        output = self.output_path(parameters, "OUTPUT", context)
+        result = core_lf.landforms_raster(path, output, settings, monitor=monitor)
+
+        fields = QgsFields()
+        fields.append(QgsField("code", QVariant.Int))
+        fields.append(QgsField("class", QVariant.String))
+        fields.append(QgsField("cells", QVariant.LongLong))
+        fields.append(QgsField("area_km2", QVariant.Double))
+        fields.append(QgsField("percent", QVariant.Double))
+        sink, table_id = self.parameterAsSink(
+            parameters, "OUTPUT_TABLE", context, fields, QgsWkbTypes.NoGeometry,
+            QgsCoordinateReferenceSystem())
+        if sink is not None:
+            for row in result["rows"]:
+                feature = QgsFeature(fields)
+                feature.setAttributes(list(row))
+                sink.addFeature(feature, QgsFeatureSink.FastInsert)
+        for code, name, cells, area, pct in result["rows"]:
+            monitor.info(f"{code:2d} {name}: {cells} cells, {area:.3f} km², {pct:.2f} %")
+
+        if context.willLoadLayerOnCompletion(output):
+            styler = LandformStyler(scheme)
+            # Processing keeps only a pointer to the post-processor: keep the object alive.
+            _STYLERS.append(styler)
+            context.layerToLoadOnCompletionDetails(output).setPostProcessor(styler)
+        return {"OUTPUT": output, "OUTPUT_TABLE": table_id}

@@ -1,0 +1,97 @@
+"""demsr:tpi — topographic position index with square, circle or annulus neighbourhoods."""
+import os
+
+from qgis.core import (
+    QgsProcessingLayerPostProcessorInterface,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+)
+
+from ..core import tpi as core_tpi
+from .base import STYLES, DemAlgorithm
+
+SHAPES = list(core_tpi.SHAPES)
+UNITS = list(core_tpi.UNITS)
+_STYLERS = []
+
+
+class TpiStyler(QgsProcessingLayerPostProcessorInterface):
+    """Applies the diverging TPI ramp, spread over ±2.5 sd of the result, once the layer loads."""
+
+    def __init__(self, spread: float):
+        super().__init__()
+        self.spread = spread
+
+    def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS's name)
+        if layer is None or not layer.isValid():
+            return
+        layer.loadNamedStyle(os.path.join(STYLES, "tpi.qml"))
+        renderer = layer.renderer()
+        if hasattr(renderer, "setClassificationMin") and self.spread > 0:
+            ramp = renderer.shader().rasterShaderFunction().sourceColorRamp()
+            renderer.setClassificationMin(-self.spread)
+            renderer.setClassificationMax(self.spread)
+            renderer.createShader(ramp.clone() if ramp else None)
+        layer.triggerRepaint()
+
+
+class TpiAlgorithm(DemAlgorithm):
+    ALG_ID = "tpi"
+    DISPLAY_NAME = "Topographic position index (TPI)"
+    GROUP = "terrain"
+    ICON = "tpi.svg"
+    HELP = (
+        "TPI = elevation minus the mean elevation of the neighbourhood (Guisan et al. 1999, "
+        "Weiss 2001). Positive on ridges, negative in valleys, near 0 on flats and even slopes.\n\n"
+        "SHAPE: square ((2r+1)×(2r+1) cells), circle (cells whose centre lies within r, centre "
+        "included, as SAGA and ArcGIS) or annulus (the ring INNER_RADIUS ≤ d ≤ RADIUS).\n"
+        "UNITS: radii in cells, or in map units. For a geographic CRS (degrees) map units mean "
+        "METRES, converted at the raster's central latitude; cells that are not square on the "
+        "ground then give an elliptical window in cells that is circular on the ground.\n"
+        "Nodata cells are left out of every mean; near the raster edge only the cells inside the "
+        "grid are averaged. The cost per cell does not depend on the radius.\n"
+        "STANDARDIZE: (TPI − mean) / sd over the whole valid raster (population sd, SAGA's "
+        "convention); a flat raster (sd = 0) gives 0 everywhere.\n"
+        "Output: Float32 GeoTIFF, nodata −9999."
+    )
+
+    def initAlgorithm(self, config=None):  # noqa: N802 (QGIS's name)
+        self.addParameter(QgsProcessingParameterRasterLayer("INPUT", self.tr("DEM")))
+        self.addParameter(QgsProcessingParameterNumber(
+            "RADIUS", self.tr("Radius (outer radius for an annulus)"),
+            QgsProcessingParameterNumber.Double, 2.0, minValue=0.0))
+        self.addParameter(QgsProcessingParameterNumber(
+            "INNER_RADIUS", self.tr("Inner radius (annulus only)"),
+            QgsProcessingParameterNumber.Double, 0.0, minValue=0.0))
+        self.addParameter(QgsProcessingParameterEnum(
+            "SHAPE", self.tr("Neighbourhood shape"), SHAPES, defaultValue=0))
+        self.addParameter(QgsProcessingParameterEnum(
+            "UNITS", self.tr("Radius units"), UNITS, defaultValue=0))
+        self.addParameter(QgsProcessingParameterBoolean(
+            "STANDARDIZE", self.tr("Standardise (mean 0, sd 1)"), False))
+        self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", self.tr("TPI")))
+
+    def run_core(self, parameters, context, monitor):
+        path, info = self.input_dem(parameters, "INPUT", context, monitor)
+        shape = SHAPES[self.parameterAsEnum(parameters, "SHAPE", context)]
+        units = UNITS[self.parameterAsEnum(parameters, "UNITS", context)]
+        inner = self.parameterAsDouble(parameters, "INNER_RADIUS", context)
+        if inner > 0 and shape != "annulus":
+            monitor.warn("INNER_RADIUS only applies to the annulus; it is ignored.")
+        if units == "map units" and info.is_geographic:
+            monitor.info("Geographic CRS: radii in map units are read as metres.")
+        nb = core_tpi.neighbourhood(
+            shape, self.parameterAsDouble(parameters, "RADIUS", context), inner, units, info)
+        output = self.output_path(parameters, "OUTPUT", context)
+        standardize = self.parameterAsBoolean(parameters, "STANDARDIZE", context)
+        stats = core_tpi.tpi_raster(path, output, nb, standardize, monitor=monitor)
+        spread = 2.5 if standardize else 2.5 * stats["sd"]
+        if context.willLoadLayerOnCompletion(output):
+            styler = TpiStyler(spread)
+            # Processing keeps only a pointer to the post-processor: keep the object alive.
+            _STYLERS.append(styler)
+            context.layerToLoadOnCompletionDetails(output).setPostProcessor(styler)
+        return {"OUTPUT": output}

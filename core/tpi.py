@@ -1,0 +1,371 @@
+"""Topographic position index (TPI): elevation minus the mean elevation of a neighbourhood.
+
+TPI = z0 − mean(z over the neighbourhood) (Guisan et al. 1999, Weiss 2001). Neighbourhoods:
+
+- ``square``: (2·hy+1) × (2·hx+1) cells centred on the cell, centre included;
+- ``circle``: every cell whose centre lies within the radius, centre included (SAGA's
+  ``Set_Annulus(0, r)`` and ArcGIS's focal circle);
+- ``annulus``: the ring inner ≤ distance ≤ outer (both inclusive, as SAGA), centre excluded when
+  inner > 0.
+
+Nodata cells are left out of every mean by normalised convolution (sum of valid values / number of
+valid cells); cells outside the grid count as nodata, so edge cells are averaged over the cells
+that lie inside. The cost per cell does not grow with the radius: squares use summed-area tables
+(one cumulative sum per axis, float64, after subtracting a reference level so that the running
+sums stay small and exact to ~1e-9 m); discs and rings use FFT overlap-add convolution, except for
+kernels of a few dozen cells where a direct sum is cheaper than any transform.
+
+Radii are given in cells or in map units. Map units are CRS units for a projected raster (or for
+one without CRS) and **metres** for a geographic raster, converted with the ground cell size at
+the raster's central latitude (:func:`core.raster.ground_pixel_size_m`). When the ground cell is
+not square (degrees: a cell is narrower east–west than north–south away from the equator) a
+radius in map units becomes an ellipse in cells, so the window covers a true circle on the ground.
+Radii in cells always treat the cell as square.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage, signal
+
+from .errors import DemError
+from .progress import Monitor
+from .raster import DEFAULT_BLOCK, RasterInfo, ground_pixel_size_m, iter_blocks, read_info
+
+SHAPES = ("square", "circle", "annulus")
+UNITS = ("cells", "map units")
+
+# Kernels up to this many cells are summed directly (cost ∝ cells, bounded by this constant);
+# larger ones go through the FFT, whose cost per cell does not depend on the kernel size.
+_DIRECT_MAX_CELLS = 64
+# Relative slack on radius comparisons, so that e.g. 660 m / 30 m = 21.999999999 still means 22.
+_EPS = 1e-9
+# Standard deviations below this (in elevation units) are rounding noise of a flat surface.
+SD_NEGLIGIBLE = 1e-9
+
+
+@dataclass(frozen=True)
+class Neighbourhood:
+    """A TPI window in cells.
+
+    `radius` and `inner` are measured in cell widths; `aspect` is the cell height divided by the
+    cell width on the ground (1 for square cells or radii given in cells). The distance of the
+    offset (row i, column j) is hypot(j, i·aspect), i.e. in cell widths.
+    """
+
+    shape: str
+    radius: float
+    inner: float = 0.0
+    aspect: float = 1.0
+
+    def __post_init__(self):
+        if self.shape not in SHAPES:
+            raise DemError(f"Unknown neighbourhood shape '{self.shape}' (use {', '.join(SHAPES)}).")
+        if not (self.radius > 0 and math.isfinite(self.radius)):
+            raise DemError("The neighbourhood radius must be a positive number.")
+        if self.shape == "annulus" and not 0 <= self.inner <= self.radius:
+            raise DemError(
+                f"The inner radius ({self.inner:g}) must lie between 0 and the outer radius "
+                f"({self.radius:g})."
+            )
+
+    @property
+    def half_x(self) -> int:
+        return int(math.floor(self.radius * (1 + _EPS)))
+
+    @property
+    def half_y(self) -> int:
+        return int(math.floor(self.radius / self.aspect * (1 + _EPS)))
+
+    @property
+    def halo(self) -> int:
+        """Cells needed on every side of a block to compute its TPI exactly."""
+        return max(self.half_x, self.half_y)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """Window height and width in cells."""
+        return 2 * self.half_y + 1, 2 * self.half_x + 1
+
+    def kernel(self) -> np.ndarray:
+        """Boolean window, True where a cell belongs to the neighbourhood."""
+        hy, hx = self.half_y, self.half_x
+        if self.shape == "square":
+            return np.ones((2 * hy + 1, 2 * hx + 1), dtype=bool)
+        i, j = np.mgrid[-hy : hy + 1, -hx : hx + 1]
+        # The same test SAGA's cell addressor makes (sqrt(dx² + dy²) <= r), in cell widths.
+        d = np.hypot(j, i * self.aspect)
+        inside = d <= self.radius * (1 + _EPS)
+        if self.shape == "annulus" and self.inner > 0:
+            inside &= d >= self.inner * (1 - _EPS)
+        return inside
+
+    def describe(self) -> str:
+        h, w = self.size
+        text = f"{self.shape} {w}×{h} cells, {int(self.kernel().sum())} cells in the window"
+        if self.shape == "annulus":
+            text += f" (ring {self.inner:g}–{self.radius:g} cell widths)"
+        return text
+
+
+def neighbourhood(
+    shape: str, radius: float, inner: float = 0.0, units: str = "cells",
+    info: RasterInfo | None = None,
+) -> Neighbourhood:
+    """Build a neighbourhood from user radii, converting map units to cells with `info`.
+
+    Map units are the CRS's linear units for a projected raster (cell units without CRS) and
+    metres for a geographic one (converted at the raster's central latitude).
+    """
+    if units not in UNITS:
+        raise DemError(f"Unknown radius units '{units}' (use {' or '.join(UNITS)}).")
+    if shape != "annulus":
+        inner = 0.0
+    if units == "cells":
+        return Neighbourhood(shape, float(radius), float(inner), 1.0)
+    if info is None:
+        raise DemError("Radii in map units need the raster's georeferencing.")
+    dx, dy = ground_pixel_size_m(info) if info.is_geographic else info.pixel_size
+    nb = Neighbourhood(shape, float(radius) / dx, float(inner) / dx, dy / dx)
+    if nb.half_x < 1 and nb.half_y < 1:
+        unit = "m" if info.is_geographic else "map units"
+        raise DemError(
+            f"A radius of {radius:g} {unit} is smaller than one cell ({dx:g} × {dy:g} {unit}); "
+            "give a larger radius."
+        )
+    return nb
+
+
+def check_fits(nb: Neighbourhood, height: int, width: int, label: str = "neighbourhood") -> None:
+    """A window larger than the raster has no meaningful TPI: refuse it with a clear message."""
+    h, w = nb.size
+    if h > height or w > width:
+        raise DemError(
+            f"The raster ({width}×{height} cells) is smaller than the {label} window "
+            f"({w}×{h} cells); use a smaller radius or a larger raster."
+        )
+
+
+# --- focal sums -------------------------------------------------------------------------------
+
+
+def _window_sum_1d(a: np.ndarray, h: int, axis: int) -> np.ndarray:
+    """Sum over [i−h, i+h] along `axis`, zeros outside: difference of a cumulative sum.
+
+    The differences are taken on slices (interior, both ends) rather than by fancy indexing,
+    which would copy the table twice.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    n = a.shape[axis]
+
+    def sl(start, stop):
+        return (slice(None),) * axis + (slice(start, stop),)
+
+    shape = list(a.shape)
+    shape[axis] = n + 1
+    c = np.empty(shape, dtype=np.float64)
+    c[sl(0, 1)] = 0.0
+    np.cumsum(a, axis=axis, out=c[sl(1, None)])
+    if 2 * h + 1 >= n:
+        # Window as wide as the axis: clip both ends for every cell.
+        idx = np.arange(n)
+        return np.take(c, np.minimum(idx + h + 1, n), axis) - np.take(c, np.maximum(idx - h, 0),
+                                                                      axis)
+    out = np.empty_like(a)
+    out[sl(0, h)] = c[sl(h + 1, 2 * h + 1)]
+    np.subtract(c[sl(2 * h + 1, None)], c[sl(0, n - 2 * h)], out=out[sl(h, n - h)])
+    np.subtract(c[sl(n, n + 1)], c[sl(n - 2 * h, n - h)], out=out[sl(n - h, None)])
+    return out
+
+
+def _box_sum(a: np.ndarray, hy: int, hx: int) -> np.ndarray:
+    """Summed-area table done axis by axis: cost independent of hy, hx."""
+    return _window_sum_1d(_window_sum_1d(a, hx, 1), hy, 0)
+
+
+def _kernel_sum(a: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Sum of `a` (zeros outside) over a symmetric kernel centred on each cell."""
+    k = kernel.astype(np.float64)
+    if kernel.sum() <= _DIRECT_MAX_CELLS:
+        return ndimage.correlate(a, k, mode="constant", cval=0.0)
+    # The kernel is point-symmetric, so convolution equals correlation.
+    return signal.oaconvolve(a, k, mode="same")
+
+
+def _full_counts(shape: tuple[int, int], nb: Neighbourhood) -> np.ndarray:
+    """Number of in-grid window cells at each cell of a grid without nodata.
+
+    The count depends only on how close a cell is to each edge, so it is computed on a small
+    (2hy+1)×(2hx+1) grid of ones and spread out by index: no convolution of the full grid.
+    """
+    height, width = shape
+    hy, hx = nb.half_y, nb.half_x
+
+    def index(n: int, h: int) -> tuple[int, np.ndarray]:
+        m = 2 * h + 1
+        if n <= m:
+            return n, np.arange(n)
+        i = np.arange(n)
+        return m, np.where(i < h, i, np.where(i >= n - h, i - (n - m), h))
+
+    sh, rows = index(height, hy)
+    sw, cols = index(width, hx)
+    small = _kernel_sum(np.ones((sh, sw)), nb.kernel()) if nb.shape != "square" else \
+        np.outer(_window_sum_1d(np.ones(sh), hy, 0), _window_sum_1d(np.ones(sw), hx, 0))
+    return np.rint(small)[np.ix_(rows, cols)]
+
+
+def focal_sums(z: np.ndarray, nb: Neighbourhood, ref: float) -> tuple[np.ndarray, np.ndarray]:
+    """(sum of z − ref, number of valid cells) over the window of every cell."""
+    valid = np.isfinite(z)
+    values = np.where(valid, np.asarray(z, dtype=np.float64) - ref, 0.0)
+    all_valid = bool(valid.all())
+    if nb.shape == "square":
+        sums = _box_sum(values, nb.half_y, nb.half_x)
+        counts = _full_counts(z.shape, nb) if all_valid else \
+            _box_sum(valid.astype(np.float64), nb.half_y, nb.half_x)
+    else:
+        kernel = nb.kernel()
+        sums = _kernel_sum(values, kernel)
+        # Counts are whole numbers; rounding removes the FFT's last-bit noise.
+        counts = _full_counts(z.shape, nb) if all_valid else \
+            np.rint(_kernel_sum(valid.astype(np.float64), kernel))
+    return sums, counts
+
+
+def reference_level(z: np.ndarray) -> float:
+    """A level near the data (midrange of the valid values) subtracted before summing."""
+    finite = z[np.isfinite(z)]
+    if finite.size == 0:
+        return 0.0
+    return float((np.float64(finite.min()) + np.float64(finite.max())) / 2)
+
+
+def tpi(z: np.ndarray, nb: Neighbourhood) -> np.ndarray:
+    """TPI (float64) of every cell; NaN where z is nodata or the window holds no valid cell."""
+    ref = reference_level(z)
+    sums, counts = focal_sums(z, nb, ref)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = sums / counts
+    out = (np.asarray(z, dtype=np.float64) - ref) - mean
+    out[~np.isfinite(z) | (counts == 0)] = np.nan
+    return out
+
+
+# --- global statistics ------------------------------------------------------------------------
+
+
+@dataclass
+class Moments:
+    """Count, mean and sum of squared deviations, merged block by block (Chan et al.)."""
+
+    n: int = 0
+    mean: float = 0.0
+    m2: float = 0.0
+
+    def add(self, values: np.ndarray) -> None:
+        v = values[np.isfinite(values)].astype(np.float64, copy=False)
+        if v.size == 0:
+            return
+        nb = v.size
+        mb = float(v.mean())
+        m2b = float(((v - mb) ** 2).sum())
+        n = self.n + nb
+        delta = mb - self.mean
+        self.mean += delta * nb / n
+        self.m2 += m2b + delta * delta * self.n * nb / n
+        self.n = n
+
+    @property
+    def sd(self) -> float:
+        """Population standard deviation (SAGA's convention)."""
+        return math.sqrt(self.m2 / self.n) if self.n else float("nan")
+
+
+def standardise(values: np.ndarray, moments: Moments) -> np.ndarray:
+    """(v − mean) / sd; all zeros when sd is negligible (a flat surface has no position)."""
+    if moments.sd <= SD_NEGLIGIBLE:
+        out = np.zeros_like(values, dtype=np.float64)
+        out[np.isnan(values)] = np.nan
+        return out
+    return (values - moments.mean) / moments.sd
+
+
+def core_of(padded: np.ndarray, halo: int) -> np.ndarray:
+    return padded[halo : padded.shape[0] - halo, halo : padded.shape[1] - halo] if halo else padded
+
+
+def tpi_moments(
+    source: str, neighbourhoods: list[Neighbourhood], block_size: int = DEFAULT_BLOCK,
+    monitor: Monitor | None = None, keep: bool = False,
+) -> tuple[list[Moments], list[np.ndarray] | None]:
+    """First pass: global TPI statistics of each neighbourhood over the valid raster.
+
+    With `keep`, the TPI grids themselves are returned as well (for rasters small enough to hold
+    in memory), so the second pass does not compute them again; the values are the same ones
+    either way, block by block.
+    """
+    monitor = monitor or Monitor()
+    info = read_info(source)
+    halo = max(nb.halo for nb in neighbourhoods)
+    moments = [Moments() for _ in neighbourhoods]
+    grids = [np.empty((info.height, info.width)) for _ in neighbourhoods] if keep else None
+    for block, padded in iter_blocks(source, block_size, halo, monitor=monitor):
+        for k, nb in enumerate(neighbourhoods):
+            t = core_of(tpi(padded, nb), halo)
+            moments[k].add(t)
+            if grids is not None:
+                grids[k][block.row : block.row + block.height,
+                         block.col : block.col + block.width] = t
+    return moments, grids
+
+
+def log_moments(monitor: Monitor, label: str, m: Moments) -> None:
+    monitor.info(f"TPI {label}: {m.n} valid cells, mean {m.mean:.4g}, population sd {m.sd:.4g}.")
+    if m.sd <= SD_NEGLIGIBLE:
+        monitor.warn(
+            f"TPI {label} has no spread (sd = {m.sd:.3g}): the surface is flat at this scale, so "
+            "every standardised value is set to 0 (no division by zero)."
+        )
+
+
+def tpi_raster(
+    source: str, output: str, nb: Neighbourhood, standardize: bool = False,
+    block_size: int = DEFAULT_BLOCK, monitor: Monitor | None = None,
+) -> dict:
+    """TPI of a DEM file written as a Float32 GeoTIFF, block by block with a halo.
+
+    Standardisation needs the global mean and sd: a first pass over the blocks collects them,
+    the second writes. Returns {'cells', 'mean', 'sd', 'neighbourhood'}.
+    """
+    from .raster import process_blocks
+
+    monitor = monitor or Monitor()
+    info = read_info(source)
+    check_fits(nb, info.height, info.width)
+    monitor.info(f"Neighbourhood: {nb.describe()}.")
+    first = monitor.part(0.0, 0.5)
+    moments, grids = tpi_moments(source, [nb], block_size, first,
+                                 keep=info.width * info.height <= _KEEP_CELLS)
+    m = moments[0]
+    if m.n == 0:
+        raise DemError("The input raster has no valid cell (every cell is nodata).")
+    log_moments(monitor, nb.shape, m)
+    halo = 0 if grids is not None else nb.halo
+
+    def block_tpi(padded: np.ndarray, block) -> np.ndarray:
+        if grids is not None:
+            t = grids[0][block.row : block.row + block.height, block.col : block.col + block.width]
+        else:
+            t = core_of(tpi(padded, nb), halo)
+        return standardise(t, m) if standardize else t
+
+    process_blocks(source, output, block_tpi, halo=halo, block_size=block_size,
+                   data_type="Float32", nodata=-9999.0, monitor=monitor.part(0.5, 1.0))
+    return {"cells": m.n, "mean": m.mean, "sd": m.sd, "neighbourhood": nb.describe()}
+
+
+# Rasters up to this many cells keep their TPI grids (float64) between the passes.
+_KEEP_CELLS = 40_000_000
