@@ -1,0 +1,214 @@
+"""demsr:surveyrmse through processing.run: numbers equal the core's, points in EPSG:4326
+against a UTM DEM equal the same points pre-projected, skipped points are counted and listed,
+several DEMs in different CRSs, and clear errors for bad input."""
+import math
+
+import numpy as np
+import pytest
+from demsr.core import accuracy, sampling
+from demsr.core.raster import read_info
+from osgeo import gdal
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsFeature,
+    QgsGeometry,
+    QgsPoint,
+    QgsPointXY,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProject,
+    QgsVectorLayer,
+)
+
+UTM = QgsCoordinateReferenceSystem("EPSG:32644")
+WGS84 = QgsCoordinateReferenceSystem("EPSG:4326")
+
+
+class LogFeedback(QgsProcessingFeedback):
+    def __init__(self):
+        super().__init__()
+        self.lines = []
+
+    def pushInfo(self, info):  # noqa: N802 (QGIS's name)
+        self.lines.append(info)
+
+    def pushWarning(self, warning):  # noqa: N802 (QGIS's name)
+        self.lines.append(warning)
+
+    @property
+    def text(self):
+        return "\n".join(self.lines)
+
+
+def survey_utm(path, n=300, seed=0):
+    """UTM points over the DEM (some on the −9999 mask), 3 far outside, elevations = the
+    nearest cell + noise; one NULL elevation."""
+    info = read_info(path)
+    x0, dx, _, y0, _, dy = info.geotransform
+    rng = np.random.default_rng(seed)
+    x = x0 + dx * rng.uniform(0, info.width, n)
+    y = y0 + dy * rng.uniform(0, info.height, n)
+    x[:3] = x0 - 5000.0  # outside, to the west
+    near = sampling.sample_raster(path, x, y, "nearest")
+    z = np.where(np.isfinite(near.values), near.values, 1000.0) + rng.normal(0, 8, n)
+    z = z.tolist()
+    z[5] = None
+    return x, y, z
+
+
+def memory_points(crs, x, y, z, kind="Point", extra_field=True):
+    layer = QgsVectorLayer(f"{kind}?crs={crs.authid()}&field=name:string(20)&field=elev:double"
+                           + ("&field=code:string(5)" if extra_field else ""), "survey", "memory")
+    feats = []
+    for i, (xi, yi, zi) in enumerate(zip(x, y, z)):
+        f = QgsFeature(layer.fields())
+        if kind.startswith("PointZ"):
+            f.setGeometry(QgsGeometry(QgsPoint(xi, yi, math.nan if zi is None else zi)))
+        else:
+            f.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(xi, yi)))
+        f.setAttributes([f"p{i}", zi] + (["abc"] if extra_field else []))
+        feats.append(f)
+    layer.dataProvider().addFeatures(feats)
+    assert layer.featureCount() == len(feats)
+    return layer
+
+
+def transform(xs, ys, src, dst):
+    ct = QgsCoordinateTransform(src, dst, QgsProject.instance().transformContext())
+    pts = [ct.transform(QgsPointXY(a, b)) for a, b in zip(xs, ys)]
+    return np.array([p.x() for p in pts]), np.array([p.y() for p in pts])
+
+
+def run_rmse(run_alg, dems, points, tmp_path, field="elev", method=1, feedback=None):
+    return run_alg("demsr:surveyrmse", {
+        "DEMS": dems, "POINTS": points, "ELEVATION_FIELD": field, "SAMPLING": method,
+        "OUTPUT_RESIDUALS": "TEMPORARY_OUTPUT", "OUTPUT_TABLE": "TEMPORARY_OUTPUT",
+        "OUTPUT_HTML": str(tmp_path / "report.html")}, feedback=feedback)
+
+
+def table_rows(result):
+    table = result["OUTPUT_TABLE"]
+    return [f.attributes() for f in table.getFeatures()], table.fields().names()
+
+
+def test_outputs_equal_core_numbers_and_skips_are_listed(run_alg, mandakini, tmp_path):
+    x, y, z = survey_utm(mandakini)
+    layer = memory_points(UTM, x, y, z)
+    fb = LogFeedback()
+    res = run_rmse(run_alg, [mandakini], layer, tmp_path, method=2, feedback=fb)
+    # the core on the same arrays gives the same numbers
+    obs = np.array([np.nan if v is None else v for v in z])
+    comp = accuracy.compare(sampling.sample_raster(mandakini, x, y, "bicubic"), obs)
+    st = comp.stats
+    for key, attr in (("RMSE", "rmse"), ("ME", "me"), ("MAE", "mae"), ("NMAD", "nmad")):
+        assert res[key] == pytest.approx(getattr(st, attr), rel=1e-12)
+    assert st.n_outside == 3 and st.n_no_elevation == 1 and st.n_nodata > 20
+    assert st.n_used + st.n_skipped == 300
+    rows, names = table_rows(res)
+    assert len(rows) == 1
+    row = dict(zip(names, rows[0]))
+    assert row["dem"] == "mandakini_srtm90_utm44" and row["sampling"] == "bicubic"
+    assert row["crs"] == "EPSG:32644"
+    for key, field in (("n_used", "n_used"), ("n_nodata", "n_nodata"), ("n_edge", "n_edge"),
+                       ("n_no_elevation", "n_no_elev"), ("le95", "le95"), ("sd", "sd"),
+                       ("nssda95", "nssda95"), ("max_abs", "max_abs")):
+        assert row[field] == pytest.approx(getattr(st, key))
+    # the residual layer: every input attribute + <prefix>_z/_e/_s, shapefile-safe names
+    out = res["OUTPUT_RESIDUALS"]
+    prefix = row["prefix"]
+    assert out.fields().names() == ["name", "elev", "code", f"{prefix}_z", f"{prefix}_e",
+                                    f"{prefix}_s"]
+    assert all(len(n) <= 10 for n in out.fields().names())
+    feats = list(out.getFeatures())
+    assert len(feats) == 300
+    status = [f[f"{prefix}_s"] for f in feats]
+    assert status.count("outside") == 3 and status.count("no_elevation") == 1
+    assert status.count("ok") == st.n_used
+    f0 = next(f for f in feats if f[f"{prefix}_s"] == "ok")
+    assert f0["code"] == "abc"
+    assert f0[f"{prefix}_e"] == pytest.approx(f0[f"{prefix}_z"] - f0["elev"])
+    # every skipped point is listed in the log with its id and reason
+    assert "3 point(s) skipped outside the raster: ids 1, 2, 3" in fb.text
+    assert "1 point(s) skipped without a survey elevation (NULL/NaN): ids 6" in fb.text
+    assert f"{st.n_nodata} point(s) skipped with nodata" in fb.text
+    html = open(res["OUTPUT_HTML"], encoding="utf-8").read()
+    assert html.count("<svg") == 2 and "mandakini_srtm90_utm44" in html
+
+
+def test_wgs84_points_equal_preprojected_points(run_alg, mandakini, tmp_path):
+    x, y, z = survey_utm(mandakini, seed=1)
+    lon, lat = transform(x, y, UTM, WGS84)
+    geo = memory_points(WGS84, lon, lat, z)
+    ux, uy = transform(lon, lat, WGS84, UTM)  # the same points, pre-projected
+    utm = memory_points(UTM, ux, uy, z)
+    for method in (0, 1, 2):
+        a = run_rmse(run_alg, [mandakini], geo, tmp_path, method=method)
+        b = run_rmse(run_alg, [mandakini], utm, tmp_path, method=method)
+        for key in ("RMSE", "ME", "MAE", "NMAD"):
+            assert a[key] == pytest.approx(b[key], rel=1e-9, abs=1e-9), (method, key)
+        ra, names = table_rows(a)
+        rb, _ = table_rows(b)
+        stats_a = dict(zip(names[5:], ra[0][5:]))  # after dem, source, crs, sampling, prefix
+        stats_b = dict(zip(names[5:], rb[0][5:]))
+        assert stats_a["n_used"] > 100 and stats_a["n_outside"] == 3
+        assert stats_a == pytest.approx(stats_b, rel=1e-9, abs=1e-9), method
+
+
+def test_several_dems_in_different_crs_and_geometry_z(run_alg, mandakini, tmp_path):
+    geo_dem = str(tmp_path / "mandakini_wgs84.tif")
+    gdal.Warp(geo_dem, mandakini, dstSRS="EPSG:4326", resampleAlg="bilinear")
+    x, y, z = survey_utm(mandakini, seed=2)
+    zlayer = memory_points(UTM, x, y, z, kind="PointZ", extra_field=False)
+    res = run_rmse(run_alg, [mandakini, geo_dem], zlayer, tmp_path, field=None)
+    rows, names = table_rows(res)
+    by = [dict(zip(names, r)) for r in rows]
+    assert [r["crs"] for r in by] == ["EPSG:32644", "EPSG:4326"]
+    assert by[0]["rmse"] == pytest.approx(res["RMSE"])
+    # the warped copy is close to the original at these points but not identical
+    assert by[1]["n_used"] > 150
+    assert abs(by[1]["rmse"] - by[0]["rmse"]) < 0.5 * by[0]["rmse"]
+    # geometry Z equals the same values in a field
+    flayer = memory_points(UTM, x, y, z)
+    res_f = run_rmse(run_alg, [mandakini], flayer, tmp_path)
+    assert res_f["RMSE"] == pytest.approx(res["RMSE"], rel=1e-12)
+    fields = res["OUTPUT_RESIDUALS"].fields().names()
+    assert len(set(n.lower() for n in fields)) == len(fields) == 2 + 6
+
+
+def test_field_prefixes_are_unique_and_short():
+    from demsr.algorithms.surveyrmse import field_prefixes
+
+    got = field_prefixes(["SRTM 90m UTM", "srtm_90m_utm_x2", "2024 lidar", "éé"],
+                         ["SRTM_90_z", "id"])
+    # SRTM_90_z is an input field (DBF compares case-insensitively) → numbered prefixes
+    assert got[:2] == ["SRTM_91", "srtm_92"]
+    assert got[2] == "d2024_l" and got[3] == "dem"
+    names = [p + s for p in got for s in ("_z", "_e", "_s")]
+    assert all(len(n) <= 10 for n in names)
+    assert len({n.lower() for n in names}) == len(names)
+    assert not {n.lower() for n in names} & {"srtm_90_z", "id"}
+
+
+def test_bad_inputs_are_clear_errors(run_alg, mandakini, tmp_path):
+    x, y, z = survey_utm(mandakini, n=20, seed=3)
+    layer = memory_points(UTM, x, y, z)
+    with pytest.raises(QgsProcessingException, match="not numeric"):
+        run_rmse(run_alg, [mandakini], layer, tmp_path, field="name")
+    with pytest.raises(QgsProcessingException, match="no Z"):
+        run_rmse(run_alg, [mandakini], layer, tmp_path, field=None)
+    line = QgsVectorLayer("LineString?crs=EPSG:32644&field=elev:double", "lines", "memory")
+    f = QgsFeature(line.fields())
+    f.setGeometry(QgsGeometry.fromPolylineXY([QgsPointXY(x[5], y[5]), QgsPointXY(x[6], y[6])]))
+    f.setAttributes([100.0])
+    line.dataProvider().addFeatures([f])
+    with pytest.raises(QgsProcessingException, match="must hold points"):
+        run_rmse(run_alg, [mandakini], line, tmp_path)
+    far = memory_points(UTM, x - 1e6, y, z)
+    with pytest.raises(QgsProcessingException, match="No survey point can be used"):
+        run_rmse(run_alg, [mandakini], far, tmp_path)
+    empty = memory_points(UTM, x, y, [None] * 20)
+    with pytest.raises(QgsProcessingException, match="20 without a survey elevation"):
+        run_rmse(run_alg, [mandakini], empty, tmp_path)
+    # every failure happens before anything is written: no report left behind
+    assert not (tmp_path / "report.html").exists()
