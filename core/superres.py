@@ -1,0 +1,409 @@
+"""DEM super-resolution with an ONNX network, tile by tile (DESIGN.md §3).
+
+The runner knows nothing about any particular network: scales, input convention, normalisation
+and receptive field come from the model card (core.models). One onnxruntime session serves every
+tile of a run. onnxruntime is imported lazily so that the plugin loads without it.
+
+Why the result does not depend on the tiling:
+
+- Normalisation x = (z − c) / D with c the tile's valid mean and D fixed for the whole raster;
+  the networks are offset-equivariant (f(x + k) = f(x) + k away from their zero-padded border),
+  so two tiles with different c agree up to float rounding.
+- Each tile is run with `receptive_field + 2` coarse cells of context and only its centre is kept,
+  so the networks' zero-padded border never reaches a kept cell.
+- Nodata (and the outside of the raster) is filled with the nearest valid cell before inference.
+  A cell q within the receptive field RF of a valid cell v has a valid cell within √2·RF, so its
+  fill comes from within (1 + √2)·RF of v: reading that much halo makes every value a kept,
+  valid output depends on identical in every tiling. Fill-only halo costs reading, not inference.
+"""
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from osgeo import gdal
+from scipy import ndimage
+
+from . import raster
+from .errors import DemError
+from .models import ModelCard, bundled_families, bundled_model, read_card, require_scale
+from .progress import Monitor
+
+DEVICES = ("auto", "cuda", "cpu")
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+INSTALL_HINT = "install onnxruntime: pip install onnxruntime"
+
+MIN_TILE = 8
+MAX_TILE = 2048
+# Activation memory per output pixel when the card does not say: 64 float32 feature maps on the
+# fine grid, about four alive at once (VDSR-like, the most memory-hungry bundled design).
+DEFAULT_BYTES_PER_OUTPUT_PIXEL = 1024
+# On CPU a tile should take a few seconds so progress moves and cancellation is prompt.
+CPU_MACS_PER_SECOND = 5e10
+CPU_SECONDS_PER_TILE = 6.0
+
+
+def onnxruntime_available() -> tuple[bool, str]:
+    """(True, version) when onnxruntime imports, else (False, the install hint)."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return False, INSTALL_HINT
+    return True, onnxruntime.__version__
+
+
+def _ort():
+    try:
+        import onnxruntime
+    except ImportError as err:
+        raise DemError(f"onnxruntime is not installed; {INSTALL_HINT}") from err
+    return onnxruntime
+
+
+# Devices -----------------------------------------------------------------------------------
+
+
+def providers_for(device: str) -> list:
+    """Execution providers to ask onnxruntime for; DemError when `cuda` cannot work here."""
+    if device not in DEVICES:
+        raise DemError(f"Unknown device '{device}'; choose from {', '.join(DEVICES)}.")
+    ort = _ort()
+    available = ort.get_available_providers()
+    if device == "cpu":
+        return [CPU]
+    if CUDA not in available:
+        if device == "cuda":
+            raise DemError(
+                f"DEVICE=cuda, but the installed onnxruntime {ort.__version__} has no CUDA "
+                f"provider (it offers {', '.join(available)}): it is the CPU build. Install "
+                "onnxruntime-gpu on a machine with an NVIDIA GPU, or choose DEVICE=cpu or auto."
+            )
+        return [CPU]
+    cuda_options = {
+        "device_id": 0,
+        # Tiles have one shape per run, so the exhaustive cuDNN search is paid once.
+        "cudnn_conv_algo_search": "EXHAUSTIVE",
+        # TF32 keeps ~1e-3 relative precision on normalised elevations of order 1-100: the
+        # error in metres stays far below the 1e-3 m seam tolerance times D (≈ 3-9 m).
+        "use_tf32": 1,
+    }
+    return [(CUDA, cuda_options), CPU]
+
+
+def _gpu_free_bytes() -> int | None:
+    """Free memory of GPU 0 from nvidia-smi (onnxruntime does not expose it); None if unknown."""
+    exe = shutil.which("nvidia-smi")
+    if not exe:
+        return None
+    try:
+        out = subprocess.run(
+            [exe, "--query-gpu=memory.free", "--format=csv,noheader,nounits", "-i", "0"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout
+        return int(float(out.strip().splitlines()[0])) * 2**20
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
+
+
+def _host_available_bytes() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 2 * 2**30
+
+
+# Model session -----------------------------------------------------------------------------
+
+
+@dataclass
+class Session:
+    """An onnxruntime session checked against its card, and the provider it really uses."""
+
+    card: ModelCard
+    session: object
+    input_name: str
+    output_name: str
+    provider: str
+
+    @property
+    def device_used(self) -> str:
+        return self.provider
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run([self.output_name], {self.input_name: x})[0]
+
+
+def load_card(scale: int, model: str | None = None, model_file: str | None = None) -> ModelCard:
+    """The card of MODEL_FILE when given, else of the bundled family `model` (default family if
+    None), checked to support `scale`."""
+    if model_file:
+        card = read_card(model_file)
+    else:
+        if not model:
+            _, model = bundled_families()
+            if model is None:
+                raise DemError(
+                    "No bundled model is installed (models/ holds no .onnx file with a card); "
+                    "give a custom model file (MODEL_FILE)."
+                )
+        card = bundled_model(model, scale)
+    require_scale(card, scale)
+    return card
+
+
+def open_session(card: ModelCard, device: str = "auto", threads: int = 0) -> Session:
+    """One onnxruntime session for the whole run; checks the graph's single input and output."""
+    ort = _ort()
+    providers = providers_for(device)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+    options.log_severity_level = 3  # onnxruntime's warnings are not the user's business
+    name = os.path.basename(card.path)
+    try:
+        session = ort.InferenceSession(card.path, sess_options=options, providers=providers)
+    except Exception as err:  # onnxruntime raises its own Fail/InvalidGraph/... classes
+        raise DemError(f"onnxruntime cannot load the model '{name}': {err}") from err
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise DemError(
+            f"The model '{name}' has {len(inputs)} input(s) and {len(outputs)} output(s); a "
+            "demsr model takes exactly one elevation input (N, 1, H, W) and gives one output."
+        )
+    inp, out = inputs[0], outputs[0]
+    for wanted, actual, what in ((card.input_name, inp.name, "input"),
+                                 (card.output_name, out.name, "output")):
+        if wanted and wanted != actual:
+            raise DemError(
+                f"The card of '{name}' names the {what} '{wanted}' but the graph's {what} is "
+                f"'{actual}'."
+            )
+    if inp.type != "tensor(float)" or (inp.shape is not None and len(inp.shape) != 4):
+        raise DemError(
+            f"The model '{name}' takes {inp.type} of shape {inp.shape}; a demsr model takes "
+            "float32 of shape (N, 1, H, W)."
+        )
+    used = session.get_providers()[0]
+    if device == "cuda" and used != CUDA:
+        raise DemError(
+            "DEVICE=cuda, but onnxruntime could not start its CUDA provider (no usable NVIDIA "
+            "GPU, or the CUDA/cuDNN libraries onnxruntime-gpu needs are missing); choose "
+            "DEVICE=cpu or auto."
+        )
+    return Session(card, session, inp.name, out.name, used)
+
+
+# Numbers -----------------------------------------------------------------------------------
+
+
+def _keys(d: float, a: float = -0.5) -> float:
+    d = abs(d)
+    if d <= 1.0:
+        return (a + 2) * d**3 - (a + 3) * d**2 + 1
+    if d < 2.0:
+        return a * d**3 - 5 * a * d**2 + 8 * a * d - 4 * a
+    return 0.0
+
+
+def bicubic_upsample(x: np.ndarray, scale: int) -> np.ndarray:
+    """Keys bicubic (a = −0.5) ×scale, cell-centre aligned, edges replicated — the same operator
+    as training.networks.BicubicUpsample, for cards with input_space "upsampled"."""
+    taps = np.array([[_keys((i + 0.5) / scale - 0.5 - (j - 2)) for j in range(5)]
+                     for i in range(scale)])
+    taps /= taps.sum(axis=1, keepdims=True)
+    h, w = x.shape
+    p = np.pad(x.astype(np.float64), 2, mode="edge")
+    rows = np.empty((h, scale, w + 4))
+    for i in range(scale):
+        rows[:, i] = sum(taps[i, j] * p[j : j + h] for j in range(5))
+    rows = rows.reshape(h * scale, w + 4)
+    out = np.empty((h * scale, w, scale))
+    for i in range(scale):
+        out[:, :, i] = sum(taps[i, j] * rows[:, j : j + w] for j in range(5))
+    return out.reshape(h * scale, w * scale).astype(x.dtype)
+
+
+def fill_nearest(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Every invalid cell takes the value of its nearest valid cell (Euclidean)."""
+    if valid.all():
+        return values
+    idx = ndimage.distance_transform_edt(~valid, return_distances=False, return_indices=True)
+    return values[tuple(idx)]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one run is tiled."""
+
+    tile: int  # core tile size in input cells
+    context: int  # cells of context around a tile the network sees (≥ receptive field)
+    halo: int  # cells read around a tile (context plus what the nodata fill needs)
+
+
+def plan_tiles(card: ModelCard, scale: int, info: raster.RasterInfo, provider: str,
+               tile_size: int = 0) -> Plan:
+    """Halo from the receptive field; tile size from free memory and model cost unless given."""
+    rf = card.receptive_field
+    context = rf + 2  # +2: cards round the receptive field; a cell more costs nothing visible
+    halo = context + math.ceil(math.sqrt(2) * rf) + 1
+    if tile_size:
+        if tile_size < MIN_TILE:
+            raise DemError(f"TILE_SIZE must be 0 (automatic) or at least {MIN_TILE} cells.")
+        return Plan(int(tile_size), context, halo)
+    per_px = float(card.extra.get("activation_bytes_per_output_pixel",
+                                  DEFAULT_BYTES_PER_OUTPUT_PIXEL))
+    if provider == CUDA:
+        free = _gpu_free_bytes() or 8 * 2**30
+        budget = min(0.5 * free, 16 * 2**30)
+        max_px = budget / per_px
+    else:
+        budget = min(0.25 * _host_available_bytes(), 3 * 2**30)
+        max_px = budget / per_px
+        macs = float(card.extra.get("macs_per_output_mp", 0)) / 1e6  # per output pixel
+        if macs > 0:
+            max_px = min(max_px, CPU_SECONDS_PER_TILE * CPU_MACS_PER_SECOND / macs)
+    side = int(math.sqrt(max_px) / scale) - 2 * context
+    # Tiles under ~4 contexts waste most of the work on context; 2048 is plenty for any device.
+    side = max(min(side, MAX_TILE), 4 * context, 64)
+    side = side // 16 * 16
+    # A raster smaller than a tile is one tile of its own size (no wasted padding).
+    side = min(side, max(info.width, info.height))
+    return Plan(max(side, MIN_TILE), context, halo)
+
+
+class TileRunner:
+    """Turns one halo-padded coarse block (NaN = nodata) into its fine core (NaN = nodata)."""
+
+    def __init__(self, session: Session, scale: int, plan: Plan, info: raster.RasterInfo):
+        self.session = session
+        self.card = session.card
+        self.scale = scale
+        self.plan = plan
+        dx, dy = raster.ground_pixel_size_m(info)
+        self.coarse_cell_m = (dx + dy) / 2
+        self.d = self.card.normalisation_scale(self.coarse_cell_m)
+        # Every tile is padded to one shape: cuDNN picks its algorithms once and the CPU arena
+        # reuses its buffers; values beyond the context never reach a kept cell.
+        c = plan.context
+        self.shape = (min(plan.tile, info.height) + 2 * c, min(plan.tile, info.width) + 2 * c)
+        self.tiles_run = 0
+        self.seconds = 0.0
+
+    def __call__(self, padded: np.ndarray, block: raster.Block) -> np.ndarray:
+        s, h, c = self.scale, block.halo, self.plan.context
+        core = (slice(h, h + block.height), slice(h, h + block.width))
+        valid = np.isfinite(padded)
+        core_valid = valid[core]
+        if not core_valid.any():
+            return np.full((block.height * s, block.width * s), np.nan, np.float32)
+        filled = fill_nearest(padded, valid)
+        offset = float(np.mean(padded[valid], dtype=np.float64))
+        window = filled[h - c : h + block.height + c, h - c : h + block.width + c]
+        x = (window.astype(np.float64) - offset) / self.d
+        x = np.pad(x, ((0, self.shape[0] - x.shape[0]), (0, self.shape[1] - x.shape[1])),
+                   mode="edge")
+        if self.card.input_space == "upsampled":
+            x = bicubic_upsample(x, s)
+        t0 = time.perf_counter()
+        y = self.session.run(np.ascontiguousarray(x, dtype=np.float32)[None, None])
+        self.seconds += time.perf_counter() - t0
+        self.tiles_run += 1
+        expected = (1, 1, self.shape[0] * s, self.shape[1] * s)
+        if y.shape != expected:
+            raise DemError(
+                f"The model '{os.path.basename(self.card.path)}' returned shape {y.shape} for "
+                f"input {x.shape} at x{s}; expected {expected}. Its card's scales or "
+                "input_space do not match the network."
+            )
+        fine = y[0, 0, c * s : (c + block.height) * s, c * s : (c + block.width) * s]
+        z = fine.astype(np.float64) * self.d + offset
+        # Each nodata input cell is nodata over its whole s × s footprint, nothing more.
+        mask = np.repeat(np.repeat(~core_valid, s, axis=0), s, axis=1)
+        z[mask] = np.nan
+        return z.astype(np.float32)
+
+
+@dataclass
+class Result:
+    output: str
+    info: raster.RasterInfo
+    card: ModelCard
+    device_used: str
+    plan: Plan
+    tiles_run: int
+    inference_seconds: float
+    total_seconds: float
+
+
+def superresolve(
+    source: str,
+    output: str,
+    scale: int,
+    model: str | None = None,
+    model_file: str | None = None,
+    device: str = "auto",
+    tile_size: int = 0,
+    monitor: Monitor | None = None,
+    threads: int = 0,
+) -> Result:
+    """Super-resolve band 1 of `source` by `scale` into a float32 GeoTIFF `output`.
+
+    The output has the input's origin and CRS, cells `scale` times smaller, and nodata over the
+    footprint of every nodata input cell. A cancelled or failed run leaves no file.
+    """
+    monitor = monitor or Monitor()
+    t_start = time.perf_counter()
+    scale = int(scale)
+    card = load_card(scale, model, model_file)
+    info = raster.read_info(source)
+    session = open_session(card, device, threads)
+    plan = plan_tiles(card, scale, info, session.provider, tile_size)
+    runner = TileRunner(session, scale, plan, info)
+    monitor.info(
+        f"Model {os.path.basename(card.path)}: {card.describe()}; x{scale}, receptive field "
+        f"{card.receptive_field} cells, normalisation D = {runner.d:.3f} m "
+        f"(coarse cell {runner.coarse_cell_m:.2f} m)."
+    )
+    monitor.info(f"Device used: {session.provider} (DEVICE={device}).")
+    monitor.info(
+        f"Tiles of {plan.tile} × {plan.tile} input cells with {plan.context} cells of network "
+        f"context and a {plan.halo}-cell halo for the nodata fill."
+    )
+    # DEFLATE of the S²-times larger output costs as much as a fast model's inference: let the
+    # GeoTIFF driver compress on every core (only for this thread, only for this run).
+    previous = gdal.GetThreadLocalConfigOption("GDAL_NUM_THREADS", None)
+    gdal.SetThreadLocalConfigOption("GDAL_NUM_THREADS", "ALL_CPUS")
+    try:
+        out_info = raster.process_blocks(
+            source, output, runner, halo=plan.halo, scale=scale, block_size=plan.tile,
+            data_type="Float32", monitor=monitor,
+        )
+    finally:
+        gdal.SetThreadLocalConfigOption("GDAL_NUM_THREADS", previous)
+    if runner.tiles_run == 0:
+        raster.remove_raster(output)
+        raise DemError(
+            "The input raster has no valid cell (every cell is nodata): there is nothing to "
+            "super-resolve."
+        )
+    total = time.perf_counter() - t_start
+    monitor.info(
+        f"{runner.tiles_run} tile(s) inferred in {runner.seconds:.1f} s "
+        f"({out_info.width * out_info.height / 1e6 / max(total, 1e-9):.2f} output MP/s overall)."
+    )
+    return Result(output, out_info, card, session.provider, plan, runner.tiles_run,
+                  runner.seconds, total)
