@@ -8,19 +8,29 @@ def _axis_difference(z: np.ndarray, axis: int) -> np.ndarray:
     """Elevation change across one cell along `axis`, as SAGA's Get_Gradient takes it.
 
     Central difference (z[+1] − z[−1]) / 2 where both neighbours are valid; one-sided where
-    only one is (grid edge, nodata beside); 0 where neither is.
+    only one is (grid edge, nodata beside); 0 where neither is. Values at NaN cells are
+    meaningless (the central difference skips the centre): callers mask them.
     """
-    padded = np.pad(z, [(1, 1) if a == axis else (0, 0) for a in range(2)],
-                    constant_values=np.nan)
-    n = z.shape[axis]
-    after = np.take(padded, np.arange(2, n + 2), axis=axis) - z
-    before = z - np.take(padded, np.arange(0, n), axis=axis)
-    after_ok = np.isfinite(after)
-    before_ok = np.isfinite(before)
-    # A missing neighbour is replaced by the mirror of the other, as SAGA does.
-    after = np.where(after_ok, after, np.where(before_ok, before, 0.0))
-    before = np.where(before_ok, before, after)
-    return (after + before) / 2
+    zt = z if axis == 0 else z.T  # work along the first axis of a view
+    n = zt.shape[0]
+    diff = np.zeros_like(zt)
+    if n < 2:
+        diff[np.isnan(zt)] = np.nan
+        return diff if axis == 0 else diff.T
+    diff[1:-1] = (zt[2:] - zt[:-2]) / 2
+    diff[0] = zt[1] - zt[0]
+    diff[-1] = zt[-1] - zt[-2]
+    # Central differences are NaN beside nodata: redo only those cells with the fallbacks
+    # (one-sided, then 0), so a raster without holes pays for slicing alone.
+    redo = np.isnan(diff) & ~np.isnan(zt)
+    if redo.any():
+        i, j = np.nonzero(redo)
+        centre = zt[i, j]
+        after = np.where(i + 1 < n, zt[np.minimum(i + 1, n - 1), j] - centre, np.nan)
+        before = np.where(i > 0, centre - zt[np.maximum(i - 1, 0), j], np.nan)
+        # Both neighbours valid never lands here: then the central difference was finite.
+        diff[i, j] = np.where(np.isnan(after), np.where(np.isnan(before), 0.0, before), after)
+    return diff if axis == 0 else diff.T
 
 
 def slope_degrees(z: np.ndarray, dx_m: float, dy_m: float) -> np.ndarray:
