@@ -1,5 +1,4 @@
 """The `demsr` Processing provider: every algorithm of DESIGN.md §2 registers here."""
-import importlib
 import os
 
 from qgis.core import QgsProcessingProvider
@@ -8,24 +7,18 @@ from qgis.PyQt.QtGui import QIcon
 ICON = os.path.join(os.path.dirname(os.path.dirname(__file__)), "icons", "demsr.svg")
 
 
-# (module, class) of each algorithm, in the order the Toolbox lists them.
-ALGORITHMS = (
-    ("superresolution", "SuperResolutionAlgorithm"),
-    ("attraction", "AttractionAlgorithm"),
-    ("tpi", "TpiAlgorithm"),
-    ("landforms", "LandformsAlgorithm"),
-    ("surveyrmse", "SurveyRmseAlgorithm"),
-)
-
-
 def _algorithm_classes():
-    # TEMPORARY while the algorithms land in parallel: modules not written yet are skipped.
-    here = os.path.dirname(__file__)
-    classes = []
-    for module, name in ALGORITHMS:
-        if os.path.exists(os.path.join(here, module + ".py")):
-            classes.append(getattr(importlib.import_module(f".{module}", __package__), name))
-    return classes
+    # Imported when the provider loads its algorithms, not when the plugin is imported. Optional
+    # dependencies (onnxruntime) are imported lazily inside core, so a missing one shows up as
+    # that algorithm's canExecute() reason, never as a provider that fails to load.
+    from .attraction import AttractionAlgorithm
+    from .landforms import LandformsAlgorithm
+    from .superresolution import SuperResolutionAlgorithm
+    from .surveyrmse import SurveyRmseAlgorithm
+    from .tpi import TpiAlgorithm
+
+    return [SuperResolutionAlgorithm, AttractionAlgorithm, TpiAlgorithm, LandformsAlgorithm,
+            SurveyRmseAlgorithm]
 
 
 class DemSrProvider(QgsProcessingProvider):
