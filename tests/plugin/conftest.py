@@ -40,6 +40,32 @@ def demsr_provider(qgis_app, qgis_processing):
 
 
 @pytest.fixture
+def log_feedback(qgis_app):
+    """A QgsProcessingFeedback that keeps every message; `.lines` and `.text`."""
+    from qgis.core import QgsProcessingFeedback
+
+    class LogFeedback(QgsProcessingFeedback):
+        def __init__(self):
+            super().__init__()
+            self.lines = []
+
+        def pushInfo(self, info):  # noqa: N802 (QGIS's name)
+            self.lines.append(info)
+
+        def pushWarning(self, warning):  # noqa: N802 (QGIS's name)
+            self.lines.append(warning)
+
+        def reportError(self, error, fatalError=False):  # noqa: N802,N803 (QGIS's names)
+            self.lines.append(error)
+
+        @property
+        def text(self):
+            return "\n".join(self.lines)
+
+    return LogFeedback()
+
+
+@pytest.fixture
 def run_alg(demsr_provider):
     """processing.run on a demsr algorithm, returning its results dict."""
     import processing

@@ -5,22 +5,7 @@ demsr:tpi stands in for all of them: they share algorithms/base.py's input and o
 import numpy as np
 import pytest
 from osgeo import gdal, osr
-from qgis.core import QgsProcessingException, QgsProcessingFeedback
-
-
-class LogFeedback(QgsProcessingFeedback):
-    def __init__(self):
-        super().__init__()
-        self.lines = []
-
-    def pushInfo(self, info):  # noqa: N802 (QGIS's name)
-        self.lines.append(info)
-
-    def pushWarning(self, warning):  # noqa: N802 (QGIS's name)
-        self.lines.append(warning)
-
-    def reportError(self, error, fatalError=False):  # noqa: N802,N803 (QGIS's names)
-        self.lines.append(error)
+from qgis.core import QgsProcessingException
 
 
 def _write(path, bands=1, epsg=32633):
@@ -46,9 +31,9 @@ def test_not_a_raster(run_alg, tmp_path):
     assert not (tmp_path / "o.tif").exists()
 
 
-def test_multiband_uses_band_one_and_says_so(run_alg, tmp_path):
+def test_multiband_uses_band_one_and_says_so(run_alg, tmp_path, log_feedback):
     src = _write(tmp_path / "rgb.tif", bands=3)
-    feedback = LogFeedback()
+    feedback = log_feedback
     out = str(tmp_path / "tpi.tif")
     run_alg("demsr:tpi", {"INPUT": src, "RADIUS": 1, "OUTPUT": out}, feedback)
     assert any("band 1 is used" in line for line in feedback.lines)
@@ -59,9 +44,9 @@ def test_multiband_uses_band_one_and_says_so(run_alg, tmp_path):
                                   gdal.Open(out_single).ReadAsArray())
 
 
-def test_no_crs_warns_and_works_in_cells(run_alg, tmp_path):
+def test_no_crs_warns_and_works_in_cells(run_alg, tmp_path, log_feedback):
     src = _write(tmp_path / "nocrs.tif", epsg=None)
-    feedback = LogFeedback()
+    feedback = log_feedback
     out = str(tmp_path / "tpi.tif")
     run_alg("demsr:tpi", {"INPUT": src, "RADIUS": 1, "OUTPUT": out}, feedback)
     assert any("no coordinate reference system" in line for line in feedback.lines)

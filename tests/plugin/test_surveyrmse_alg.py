@@ -16,29 +16,12 @@ from qgis.core import (
     QgsPoint,
     QgsPointXY,
     QgsProcessingException,
-    QgsProcessingFeedback,
     QgsProject,
     QgsVectorLayer,
 )
 
 UTM = QgsCoordinateReferenceSystem("EPSG:32644")
 WGS84 = QgsCoordinateReferenceSystem("EPSG:4326")
-
-
-class LogFeedback(QgsProcessingFeedback):
-    def __init__(self):
-        super().__init__()
-        self.lines = []
-
-    def pushInfo(self, info):  # noqa: N802 (QGIS's name)
-        self.lines.append(info)
-
-    def pushWarning(self, warning):  # noqa: N802 (QGIS's name)
-        self.lines.append(warning)
-
-    @property
-    def text(self):
-        return "\n".join(self.lines)
 
 
 def survey_utm(path, n=300, seed=0):
@@ -92,10 +75,11 @@ def table_rows(result):
     return [f.attributes() for f in table.getFeatures()], table.fields().names()
 
 
-def test_outputs_equal_core_numbers_and_skips_are_listed(run_alg, mandakini, tmp_path):
+def test_outputs_equal_core_numbers_and_skips_are_listed(run_alg, mandakini, tmp_path,
+                                                         log_feedback):
     x, y, z = survey_utm(mandakini)
     layer = memory_points(UTM, x, y, z)
-    fb = LogFeedback()
+    fb = log_feedback
     res = run_rmse(run_alg, [mandakini], layer, tmp_path, method=2, feedback=fb)
     # the core on the same arrays gives the same numbers
     obs = np.array([np.nan if v is None else v for v in z])
