@@ -30,7 +30,7 @@ from .raster import (
     process_blocks,
     read_info,
 )
-from .terrain import slope_degrees
+from .terrain import slope_gradient
 
 SCHEMES = ("landforms10", "slopeposition6")
 BLOCK = 1024
@@ -67,30 +67,39 @@ _LANDFORM_TABLE = np.array([[0, 0, 0, 0], [0, 1, 2, 3], [0, 4, 5, 7], [0, 8, 9, 
 
 def _band(t: np.ndarray) -> np.ndarray:
     """1: t ≤ −1, 2: −1 < t < 1, 3: t ≥ 1, 0: NaN (the inequalities of DESIGN §5)."""
-    out = np.where(t <= -1, 1, np.where(t < 1, 2, 3)).astype(np.intp)
-    out[np.isnan(t)] = 0
-    return out
+    # Comparisons summed in uint8: a few passes over the grid, no nested where.
+    band = (t > -1).astype(np.uint8)
+    band += t >= 1
+    band += 1
+    band[np.isnan(t)] = 0
+    return band
 
 
-def classify_landforms10(sn: np.ndarray, ln: np.ndarray, slope: np.ndarray,
+def _steep(gradient: np.ndarray, threshold_deg: float) -> np.ndarray:
+    """slope > threshold, compared as tan(slope) > tan(threshold): no arctan over the grid."""
+    return gradient > math.tan(math.radians(threshold_deg))
+
+
+def classify_landforms10(sn: np.ndarray, ln: np.ndarray, gradient: np.ndarray,
                          threshold: float = 5.0) -> np.ndarray:
-    """Ten Weiss landforms (codes 1–10, 0 where any input is NaN)."""
-    code = _LANDFORM_TABLE[_band(sn), _band(ln)]
-    code[(code == 5) & (slope > threshold)] = 6
-    code[np.isnan(slope)] = 0
+    """Ten Weiss landforms (codes 1–10, 0 where any input is NaN); `gradient` = tan(slope)."""
+    code = np.take(_LANDFORM_TABLE.ravel(), _band(sn) * 4 + _band(ln))
+    code[(code == 5) & _steep(gradient, threshold)] = 6
+    code[np.isnan(gradient)] = 0
     return code
 
 
-def classify_slopeposition6(t: np.ndarray, slope: np.ndarray,
+def classify_slopeposition6(t: np.ndarray, gradient: np.ndarray,
                             threshold: float = 5.0) -> np.ndarray:
-    """Six slope positions (codes 1–6, 0 where t or slope is NaN); a complete partition."""
+    """Six slope positions (codes 1–6, 0 where t or the slope is NaN); a complete partition.
+    `gradient` = tan(slope)."""
     code = np.select(
         [t < -1, t < -0.5, t <= 0.5, t <= 1, t > 1],
         [1, 2, 3, 5, 6],
         default=0,
     ).astype(np.uint8)
-    code[(code == 3) & (slope > threshold)] = 4
-    code[np.isnan(slope) | np.isnan(t)] = 0
+    code[(code == 3) & _steep(gradient, threshold)] = 4
+    code[np.isnan(gradient) | np.isnan(t)] = 0
     return code
 
 
@@ -128,11 +137,11 @@ def metric_cell(info: RasterInfo | None) -> tuple[float, float]:
 def classify_block(padded: np.ndarray, tpis: list[np.ndarray], moments: list[tpi_mod.Moments],
                    settings: Settings, cell: tuple[float, float], halo: int) -> np.ndarray:
     """Classes of the core of a padded block, given the core's raw TPI grids."""
-    slope = tpi_mod.core_of(slope_degrees(padded, *cell), halo)
+    gradient = tpi_mod.core_of(slope_gradient(padded, *cell), halo)
     std = [tpi_mod.standardise(t, m) for t, m in zip(tpis, moments)]
     if settings.scheme == "landforms10":
-        return classify_landforms10(std[0], std[1], slope, settings.slope_threshold)
-    return classify_slopeposition6(std[0], slope, settings.slope_threshold)
+        return classify_landforms10(std[0], std[1], gradient, settings.slope_threshold)
+    return classify_slopeposition6(std[0], gradient, settings.slope_threshold)
 
 
 def classify_array(z: np.ndarray, settings: Settings, info: RasterInfo | None = None,
