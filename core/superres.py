@@ -210,7 +210,11 @@ def open_session(card: ModelCard, device: str = "auto", threads: int = 0) -> Ses
 # Numbers -----------------------------------------------------------------------------------
 
 
-def _keys(d: float, a: float = -0.5) -> float:
+KEYS_A = -0.5  # Keys' cubic convolution parameter, as GDAL's and MATLAB's bicubic
+
+
+def keys_cubic(d: float, a: float = KEYS_A) -> float:
+    """Keys' cubic convolution kernel at distance d (in coarse cells)."""
     d = abs(d)
     if d <= 1.0:
         return (a + 2) * d**3 - (a + 3) * d**2 + 1
@@ -219,12 +223,23 @@ def _keys(d: float, a: float = -0.5) -> float:
     return 0.0
 
 
-def bicubic_upsample(x: np.ndarray, scale: int) -> np.ndarray:
-    """Keys bicubic (a = −0.5) ×scale, cell-centre aligned, edges replicated — the same operator
-    as training.networks.BicubicUpsample, for cards with input_space "upsampled"."""
-    taps = np.array([[_keys((i + 0.5) / scale - 0.5 - (j - 2)) for j in range(5)]
+def bicubic_phase_taps(scale: int) -> np.ndarray:
+    """Taps (scale, 5) over coarse cells k−2..k+2 for each fine sub-cell i of coarse cell k.
+
+    Grids are cell-centre aligned: sub-cell i sits at coarse coordinate k + (i + 0.5)/S − 0.5,
+    the convention of an S × S block mean. Rows are normalised to sum to exactly 1 so that
+    constant offsets pass through unchanged (the networks' offset-equivariance relies on it).
+    The training networks build their fixed upsampling front from these same taps.
+    """
+    taps = np.array([[keys_cubic((i + 0.5) / scale - 0.5 - (j - 2)) for j in range(5)]
                      for i in range(scale)])
-    taps /= taps.sum(axis=1, keepdims=True)
+    return taps / taps.sum(axis=1, keepdims=True)
+
+
+def bicubic_upsample(x: np.ndarray, scale: int) -> np.ndarray:
+    """Keys bicubic ×scale, cell-centre aligned, edges replicated — the same operator as
+    training.networks.BicubicUpsample, for cards with input_space "upsampled"."""
+    taps = bicubic_phase_taps(scale)
     h, w = x.shape
     p = np.pad(x.astype(np.float64), 2, mode="edge")
     rows = np.empty((h, scale, w + 4))

@@ -1,0 +1,306 @@
+"""Train a super-resolution network on the real DEMs, with whole files held out for validation.
+
+    python -m training.train --model fastsr --scales 2 3 4 --minutes 60 --out training/runs/fastsr
+
+Adam with an exponentially decaying learning rate (decay driven by the fraction of the time or
+step budget spent, so a short CPU run still ends at a low rate), AMP and channels-last when CUDA
+is available, a checkpoint every epoch (``last.pt``, resumed with ``--resume``), a fixed seed,
+a log line every few steps and a validation table on the held-out files every epoch. The model
+kept is the last one: picking the "best" epoch on the validation files would tune on the files
+we report.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812 (PyTorch's convention)
+
+from core.terrain import slope_degrees
+from training import networks
+from training.dataset import (
+    DATA_DIR,
+    SCALE_M,
+    SCALE_PER_CELL,
+    VALIDATION_FILES,
+    Dem,
+    PatchSampler,
+    block_mean,
+    load_dem,
+    normalisation_scale,
+    split_files,
+    validation_crops,
+)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Train a DEM super-resolution network.")
+    p.add_argument("--model", choices=sorted(networks.NETWORKS), required=True)
+    p.add_argument("--scales", type=int, nargs="+", default=[2, 3, 4])
+    p.add_argument("--minutes", type=float, default=None, help="total time budget (all runs)")
+    p.add_argument("--steps", type=int, default=None, help="total step budget (all runs)")
+    p.add_argument("--out", type=Path, required=True, help="run folder (checkpoint, log)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--patch", type=int, default=96, help="fine patch size, a multiple of 12")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr-final", type=float, default=0.05, help="final lr as a fraction")
+    p.add_argument("--grad-weight", type=float, default=0.5,
+                   help="weight of the L1 loss on finite differences (slope accuracy)")
+    p.add_argument("--clip", type=float, default=0.0, help="gradient norm clip (0: off)")
+    p.add_argument("--epoch-steps", type=int, default=200)
+    p.add_argument("--log-every", type=int, default=20)
+    p.add_argument("--degradation", choices=["block_mean", "bicubic"], default="block_mean")
+    p.add_argument("--channels", type=int, default=None, help="fastsr/vdsr30 width")
+    p.add_argument("--blocks", type=int, default=None, help="fastsr residual blocks")
+    p.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    if args.minutes is None and args.steps is None:
+        p.error("give --minutes or --steps")
+    return args
+
+
+def model_config(args: argparse.Namespace) -> dict:
+    config = {"scales": sorted(args.scales)}
+    if args.channels is not None:
+        config["channels"] = args.channels
+    if args.blocks is not None:
+        config["blocks"] = args.blocks
+    return config
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def training_loss(pred: torch.Tensor, target: torch.Tensor, grad_weight: float) -> torch.Tensor:
+    """L1 on elevations plus L1 on the x and y finite differences (what slope is made of)."""
+    loss = F.l1_loss(pred, target)
+    if grad_weight:
+        dx = lambda t: t[..., :, 1:] - t[..., :, :-1]  # noqa: E731
+        dy = lambda t: t[..., 1:, :] - t[..., :-1, :]  # noqa: E731
+        loss = loss + grad_weight * (F.l1_loss(dx(pred), dx(target))
+                                     + F.l1_loss(dy(pred), dy(target)))
+    return loss
+
+
+def budget_fraction(step: int, elapsed_s: float, args: argparse.Namespace) -> float:
+    """How much of the run's budget (time or steps, whichever binds first) is spent."""
+    fractions = []
+    if args.minutes is not None:
+        fractions.append(elapsed_s / (60 * args.minutes))
+    if args.steps is not None:
+        fractions.append(step / args.steps)
+    return min(1.0, max(fractions))
+
+
+def learning_rate(fraction: float, args: argparse.Namespace) -> float:
+    """Exponential decay from lr to lr * lr_final over the budget."""
+    return args.lr * args.lr_final ** fraction
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, coarse: np.ndarray, scale: int, coarse_cell_m: float,
+            device: torch.device | str = "cpu") -> np.ndarray:
+    """Elevations in metres from a NaN-free coarse array, with the card's normalisation."""
+    offset = float(coarse.mean())
+    d = float(normalisation_scale(coarse_cell_m))
+    x = torch.from_numpy(((coarse - offset) / d).astype(np.float32))[None, None].to(device)
+    return model(x, scale)[0, 0].float().cpu().numpy().astype(np.float64) * d + offset
+
+
+def validate(model: torch.nn.Module, crops: list[Dem], scales, device) -> list[dict]:
+    """Per scale: RMSE and slope RMSE of the model and of its own bicubic front, on the crops."""
+    model.eval()
+    rows = []
+    for scale in scales:
+        sums = {"n": 0, "rmse": 0.0, "rmse_bic": 0.0, "slope": 0.0, "slope_bic": 0.0}
+        for crop in crops:
+            fine = crop.z.astype(np.float64)
+            coarse = block_mean(fine, scale)
+            cell = crop.cell_m * scale
+            pred = predict(model, coarse, scale, cell, device)
+            base = _bicubic(model, coarse, scale, cell, device)
+            b = 2 * scale
+            inner = (slice(b, -b), slice(b, -b))
+            truth_slope = slope_degrees(fine, crop.dx_m, crop.dy_m)[inner]
+            for key, field in ((pred, ""), (base, "_bic")):
+                sums["rmse" + field] += float(np.mean((key - fine)[inner] ** 2))
+                s = slope_degrees(key, crop.dx_m, crop.dy_m)[inner]
+                sums["slope" + field] += float(np.nanmean((s - truth_slope) ** 2))
+            sums["n"] += 1
+        n = sums.pop("n")
+        rows.append({"scale": scale, **{k: math.sqrt(v / n) for k, v in sums.items()}})
+    model.train()
+    return rows
+
+
+@torch.no_grad()
+def _bicubic(model, coarse, scale, cell, device) -> np.ndarray:
+    """The network's fixed bicubic front alone: the baseline its residual must improve on."""
+    offset = float(coarse.mean())
+    d = float(normalisation_scale(cell))
+    x = torch.from_numpy(((coarse - offset) / d).astype(np.float32))[None, None].to(device)
+    return model.upsample[str(scale)](x)[0, 0].float().cpu().numpy() * d + offset
+
+
+def format_table(rows: list[dict], epoch: int) -> str:
+    lines = [f"validation after epoch {epoch} (held-out crops, metres / degrees)",
+             "| scale | RMSE model | RMSE bicubic | ratio | slope RMSE model | slope bicubic |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        lines.append(f"| x{r['scale']} | {r['rmse']:.3f} | {r['rmse_bic']:.3f} | "
+                     f"{r['rmse'] / r['rmse_bic']:.3f} | {r['slope']:.3f} | "
+                     f"{r['slope_bic']:.3f} |")
+    return "\n".join(lines)
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """Write atomically so that an export running beside training never reads half a file."""
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path | str) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def model_from_checkpoint(ckpt: dict) -> torch.nn.Module:
+    model = networks.build(ckpt["family"], **ckpt["config"])
+    model.load_state_dict(ckpt["model"])
+    return model.eval()
+
+
+def train(args: argparse.Namespace, train_dems: list[Dem], val_dems: list[Dem],
+          log=print) -> dict:
+    """Run (or resume) training; returns the final checkpoint dict."""
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    device = pick_device()
+    cuda = device.type == "cuda"
+    args.out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = args.out / "last.pt"
+
+    model = networks.build(args.model, **model_config(args)).to(device)
+    if cuda:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    scaler = torch.amp.GradScaler("cuda", enabled=cuda)
+    sampler = PatchSampler(train_dems, args.patch, seed=args.seed, degradation=args.degradation)
+    crops = validation_crops(val_dems)
+    state = {"step": 0, "elapsed_s": 0.0, "history": []}
+    if args.resume and ckpt_path.exists():
+        ckpt = load_checkpoint(ckpt_path)
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        state = {k: ckpt[k] for k in state}
+        sampler.rng = np.random.default_rng([args.seed, state["step"]])
+        log(f"resumed from {ckpt_path} at step {state['step']}")
+
+    scales = sorted(args.scales)
+    log(f"{args.model}: {networks.count_parameters(model):,} parameters on {device}, "
+        f"{len(train_dems)} training files, {len(crops)} validation crops")
+    start = time.monotonic() - state["elapsed_s"]
+    loss_sum, loss_n, t_log = 0.0, 0, time.monotonic()
+    while True:
+        elapsed = time.monotonic() - start
+        fraction = budget_fraction(state["step"], elapsed, args)
+        if fraction >= 1.0:
+            break
+        lr = learning_rate(fraction, args)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        scale = scales[state["step"] % len(scales)]
+        coarse, fine, _ = sampler.batch(args.batch, scale)
+        x = torch.from_numpy(coarse).to(device)
+        y = torch.from_numpy(fine).to(device)
+        if cuda:
+            x = x.to(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+            pred = model(x, scale)
+        loss = training_loss(pred.float(), y, args.grad_weight)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if args.clip:
+            scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        scaler.step(opt)
+        scaler.update()
+        state["step"] += 1
+        loss_sum += loss.item()
+        loss_n += 1
+        if state["step"] % args.log_every == 0:
+            rate = loss_n / (time.monotonic() - t_log)
+            log(f"step {state['step']} | {100 * fraction:5.1f}% | loss {loss_sum / loss_n:.4f} "
+                f"| lr {lr:.2e} | {rate:.2f} steps/s | {elapsed / 60:.1f} min")
+            loss_sum, loss_n, t_log = 0.0, 0, time.monotonic()
+        if state["step"] % args.epoch_steps == 0:
+            _end_epoch(model, opt, state, args, crops, train_dems, device, start, log)
+    if state["history"] and state["history"][-1]["step"] == state["step"]:
+        return load_checkpoint(args.out / "last.pt")  # the budget ended on an epoch boundary
+    return _end_epoch(model, opt, state, args, crops, train_dems, device, start, log)
+
+
+def _end_epoch(model, opt, state, args, crops, train_dems, device, start, log) -> dict:
+    """Validation table, history entry and checkpoint at the end of an epoch."""
+    state["elapsed_s"] = time.monotonic() - start
+    rows = validate(model, crops, sorted(args.scales), device) if crops else []
+    epoch = state["step"] // args.epoch_steps
+    if rows:
+        log(format_table(rows, epoch))
+    state["history"].append({"step": state["step"], "elapsed_s": state["elapsed_s"],
+                             "validation": rows})
+    ckpt = {
+        "family": args.model,
+        "config": model_config(args),
+        "model": {k: v.detach().float().cpu() for k, v in model.state_dict().items()},
+        "optimizer": opt.state_dict(),
+        **state,
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "torch": torch.__version__,
+        "normalisation": {"offset": "tile_mean", "scale_m": SCALE_M,
+                          "scale_per_cell": SCALE_PER_CELL},
+        "degradation": args.degradation,
+        "train_files": sorted({d.name for d in train_dems}),
+        "validation_files": sorted({c.name for c in crops}),
+        "device": _device_name(device, args.threads),
+    }
+    save_checkpoint(args.out / "last.pt", ckpt)
+    return ckpt
+
+
+def _device_name(device: torch.device, threads: int) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({threads} threads of a {os.cpu_count()}-core machine)"
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    train_files, val_files = split_files(args.data_dir, VALIDATION_FILES)
+    train_dems = [load_dem(f) for f in train_files]
+    val_dems = [load_dem(f) for f in val_files]
+    log_path = args.out / "train.log"
+    args.out.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "a") as log_file:
+        def log(message: str) -> None:
+            print(message, flush=True)
+            log_file.write(message + "\n")
+            log_file.flush()
+        log(f"$ {' '.join(sys.argv)}")
+        ckpt = train(args, train_dems, val_dems, log)
+        log(json.dumps({"final_step": ckpt["step"], "elapsed_s": round(ckpt["elapsed_s"], 1)}))
+
+
+if __name__ == "__main__":
+    main()
