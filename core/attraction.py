@@ -456,17 +456,11 @@ def upscale_file(
         f"{neighbourhood} neighbourhood, {assignment.replace('_', ' ')}"
         f"{', mean preserved' if preserve_mean else ''}."
     )
-    seen_valid = False
-
     def func(padded: np.ndarray, block: Block) -> np.ndarray:
-        nonlocal seen_valid
-        seen_valid = seen_valid or bool(np.isfinite(padded[1:-1, 1:-1]).any())
-        if block.index == block.count - 1 and not seen_valid:
-            # Raised inside the writer's context, so the empty output is deleted.
-            raise DemError("The input raster has no valid cell (everything is nodata).")
         return upscale_padded(padded, scale, neighbourhood, assignment, preserve_mean)
 
     return process_blocks(
         source, output, func, halo=1, scale=scale,
         block_size=block_size or block_size_for(scale), data_type="Float32", monitor=monitor,
+        require_valid=True,
     )

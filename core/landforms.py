@@ -25,6 +25,7 @@ from . import tpi as tpi_mod
 from .errors import DemError
 from .progress import Monitor
 from .raster import (
+    NO_VALID_CELL,
     RasterInfo,
     ground_pixel_size_m,
     process_blocks,
@@ -156,7 +157,7 @@ def classify_array(z: np.ndarray, settings: Settings, info: RasterInfo | None = 
         m = tpi_mod.Moments()
         m.add(t)
         if m.n == 0:
-            raise DemError("The input raster has no valid cell (every cell is nodata).")
+            raise DemError(NO_VALID_CELL)
         tpi_mod.log_moments(monitor, nb.shape, m)
         moments.append(m)
     padded = np.pad(np.asarray(z, dtype=np.float64), 1, constant_values=np.nan)
@@ -178,7 +179,7 @@ def landforms_raster(source: str, output: str, settings: Settings, block_size: i
     keep = info.width * info.height * len(nbs) <= tpi_mod._KEEP_CELLS
     moments, grids = tpi_mod.tpi_moments(source, nbs, block_size, monitor.part(0.0, 0.5), keep)
     if moments[0].n == 0:
-        raise DemError("The input raster has no valid cell (every cell is nodata).")
+        raise DemError(NO_VALID_CELL)
     for nb, m in zip(nbs, moments):
         tpi_mod.log_moments(monitor, f"{nb.shape} r={nb.radius:g}", m)
 

@@ -21,6 +21,7 @@ gdal.UseExceptions()
 osr.UseExceptions()
 
 DEFAULT_BLOCK = 512
+NO_VALID_CELL = "The input raster has no valid cell (every cell is nodata)."
 
 _GDAL_TYPES = {
     "Byte": gdal.GDT_Byte,
@@ -367,13 +368,15 @@ def process_blocks(
     band: int = 1,
     monitor: Monitor | None = None,
     dtype: type | None = None,
+    require_valid: bool = False,
 ) -> RasterInfo:
     """Apply `func` to every halo-padded block of `source` and write the results to `output`.
 
     `func(padded, block)` gets the block grown by `halo` cells on each side (NaN outside the
     raster and on nodata) and returns either the core or the padded block's result, `scale`
     times larger in each direction. Returns the output's RasterInfo. A cancelled or failed run
-    leaves no output file.
+    leaves no output file. With `require_valid`, an input without a single valid cell is a
+    DemError (and no file) instead of an all-nodata layer.
     """
     monitor = monitor or Monitor()
     ds = open_raster(source)
@@ -381,12 +384,18 @@ def process_blocks(
     out_info = replace(info.scaled(scale), band_count=1, data_type=data_type)
     with GeoTiffWriter(output, out_info, data_type, nodata) as writer:
         last_row = -1
+        seen_valid = False
         for block, padded in iter_blocks(ds, block_size, halo, band, monitor, dtype):
             if block.row != last_row:
                 writer.flush()
                 last_row = block.row
+            if require_valid and not seen_valid:
+                core = padded[halo : halo + block.height, halo : halo + block.width]
+                seen_valid = bool(np.isfinite(core).any())
             result = crop_to_core(func(padded, block), block, scale)
             writer.write(result, block.row * scale, block.col * scale)
+        if require_valid and not seen_valid:
+            raise DemError(NO_VALID_CELL)  # inside the writer: the empty file is deleted
         out_info = replace(out_info, nodata=writer.nodata)
     return out_info
 

@@ -405,16 +405,10 @@ def superresolve(
     try:
         out_info = raster.process_blocks(
             source, output, runner, halo=plan.halo, scale=scale, block_size=plan.tile,
-            data_type="Float32", monitor=monitor,
+            data_type="Float32", monitor=monitor, require_valid=True,
         )
     finally:
         gdal.SetThreadLocalConfigOption("GDAL_NUM_THREADS", previous)
-    if runner.tiles_run == 0:
-        raster.remove_raster(output)
-        raise DemError(
-            "The input raster has no valid cell (every cell is nodata): there is nothing to "
-            "super-resolve."
-        )
     total = time.perf_counter() - t_start
     monitor.info(
         f"{runner.tiles_run} tile(s) inferred in {runner.seconds:.1f} s "

@@ -34,7 +34,14 @@ from scipy import ndimage, signal
 
 from .errors import DemError
 from .progress import Monitor
-from .raster import DEFAULT_BLOCK, RasterInfo, ground_pixel_size_m, iter_blocks, read_info
+from .raster import (
+    DEFAULT_BLOCK,
+    NO_VALID_CELL,
+    RasterInfo,
+    ground_pixel_size_m,
+    iter_blocks,
+    read_info,
+)
 
 SHAPES = ("square", "circle", "annulus")
 UNITS = ("cells", "map units")
@@ -355,7 +362,7 @@ def tpi_raster(
                                  keep=info.width * info.height <= _KEEP_CELLS)
     m = moments[0]
     if m.n == 0:
-        raise DemError("The input raster has no valid cell (every cell is nodata).")
+        raise DemError(NO_VALID_CELL)
     log_moments(monitor, nb.shape, m)
     halo = 0 if grids is not None else nb.halo
 

@@ -228,3 +228,15 @@ def test_integer_output_needs_nodata(tmp_path):
     with pytest.raises(DemError, match="explicit nodata"):
         raster.process_blocks(GEO_DEM, str(tmp_path / "b.tif"), _identity_core(0),
                               data_type="Byte")
+
+
+def test_require_valid_refuses_all_nodata_and_leaves_no_file(tmp_path):
+    path = _make_raster(tmp_path / "empty.tif", np.full((5, 7), np.nan, np.float32), epsg=32633)
+    out = str(tmp_path / "out.tif")
+    with pytest.raises(DemError, match="no valid cell"):
+        raster.process_blocks(path, out, _identity_core(1), halo=1, block_size=3,
+                              require_valid=True)
+    assert not os.path.exists(out)
+    # Without the flag the same input is a legitimate all-nodata layer.
+    raster.process_blocks(path, out, _identity_core(1), halo=1, block_size=3)
+    assert np.isnan(gdal.Open(out).ReadAsArray()).all()
