@@ -53,6 +53,20 @@ def load_dem(path: Path | str) -> Dem:
     return Dem(Path(path).name, z.astype(np.float32), float(dx), float(dy))
 
 
+def coarsened(dem: Dem, factor: int) -> Dem:
+    """The DEM as a sensor with `factor` times larger cells would record it (block mean).
+
+    Terrain is roughly self-similar, so a 30 m tile averaged to 90 m is a plausible 90 m tile:
+    this adds training examples of the steep-per-cell regime (Himalayan 90 m SRTM) that the
+    corpus otherwise holds little of. NaN blocks stay NaN.
+    """
+    if factor == 1:
+        return dem
+    h, w = dem.z.shape[0] // factor * factor, dem.z.shape[1] // factor * factor
+    return Dem(f"{dem.name}/{factor}", block_mean(dem.z[:h, :w], factor).astype(np.float32),
+               dem.dx_m * factor, dem.dy_m * factor)
+
+
 def split_files(data_dir: Path | str = DATA_DIR, validation=VALIDATION_FILES):
     """Training and validation file lists; a validation file is never in the training list."""
     files = sorted(Path(data_dir).glob("*.tif"))

@@ -33,6 +33,7 @@ from training.dataset import (
     Dem,
     PatchSampler,
     block_mean,
+    coarsened,
     load_dem,
     normalisation_scale,
     split_files,
@@ -53,7 +54,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--lr-final", type=float, default=0.05, help="final lr as a fraction")
     p.add_argument("--grad-weight", type=float, default=0.5,
-                   help="weight of the L1 loss on finite differences (slope accuracy)")
+                   help="weight of the loss on finite differences (slope accuracy)")
+    p.add_argument("--loss", choices=["l1", "mse"], default="l1",
+                   help="mse optimises RMSE, the reported score; l1 is more robust early on")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from this checkpoint's weights (fresh optimizer and budget)")
+    p.add_argument("--coarsen", type=int, nargs="+", default=[1],
+                   help="also train on the files block-averaged by these factors")
     p.add_argument("--clip", type=float, default=0.0, help="gradient norm clip (0: off)")
     p.add_argument("--epoch-steps", type=int, default=200)
     p.add_argument("--log-every", type=int, default=20)
@@ -82,14 +89,19 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def training_loss(pred: torch.Tensor, target: torch.Tensor, grad_weight: float) -> torch.Tensor:
-    """L1 on elevations plus L1 on the x and y finite differences (what slope is made of)."""
-    loss = F.l1_loss(pred, target)
+LOSSES = {"l1": F.l1_loss, "mse": F.mse_loss}
+
+
+def training_loss(pred: torch.Tensor, target: torch.Tensor, grad_weight: float,
+                  kind: str = "l1") -> torch.Tensor:
+    """Loss on elevations plus the same loss on the x and y finite differences (slope)."""
+    distance = LOSSES[kind]
+    loss = distance(pred, target)
     if grad_weight:
         dx = lambda t: t[..., :, 1:] - t[..., :, :-1]  # noqa: E731
         dy = lambda t: t[..., 1:, :] - t[..., :-1, :]  # noqa: E731
-        loss = loss + grad_weight * (F.l1_loss(dx(pred), dx(target))
-                                     + F.l1_loss(dy(pred), dy(target)))
+        loss = loss + grad_weight * (distance(dx(pred), dx(target))
+                                     + distance(dy(pred), dy(target)))
     return loss
 
 
@@ -196,7 +208,11 @@ def train(args: argparse.Namespace, train_dems: list[Dem], val_dems: list[Dem],
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     scaler = torch.amp.GradScaler("cuda", enabled=cuda)
-    sampler = PatchSampler(train_dems, args.patch, seed=args.seed, degradation=args.degradation)
+    if args.init is not None:
+        model.load_state_dict(load_checkpoint(args.init)["model"])
+        log(f"initialised from {args.init}")
+    sampler = PatchSampler([coarsened(d, f) for d in train_dems for f in args.coarsen],
+                           args.patch, seed=args.seed, degradation=args.degradation)
     crops = validation_crops(val_dems)
     state = {"step": 0, "elapsed_s": 0.0, "history": []}
     if args.resume and ckpt_path.exists():
@@ -228,7 +244,7 @@ def train(args: argparse.Namespace, train_dems: list[Dem], val_dems: list[Dem],
             x = x.to(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
             pred = model(x, scale)
-        loss = training_loss(pred.float(), y, args.grad_weight)
+        loss = training_loss(pred.float(), y, args.grad_weight, args.loss)
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         if args.clip:

@@ -16,6 +16,7 @@ from training.dataset import (
     PatchSampler,
     augment,
     block_mean,
+    coarsened,
     load_dem,
     normalisation_scale,
     split_files,
@@ -90,6 +91,17 @@ def test_patches_have_no_nan_and_are_normalised():
         np.testing.assert_allclose(d, normalisation_scale(dem.cell_m * scale))
         # coarse is the block mean of fine (both shifted and scaled the same way)
         np.testing.assert_allclose(block_mean(fine, scale), coarse, atol=1e-4)
+
+
+def test_coarsened_copy_is_the_block_mean_with_larger_cells():
+    dem = synthetic_dem("hills.tif", 31, 2, holes=False)
+    dem.z[0, 0] = np.nan
+    twice = coarsened(dem, 2)
+    assert twice.z.shape == (15, 15)  # the odd last row and column are dropped
+    assert (twice.dx_m, twice.dy_m) == (170.0, 184.0)
+    assert np.isnan(twice.z[0, 0])  # a block touching nodata is nodata
+    np.testing.assert_allclose(twice.z[3, 5], dem.z[6:8, 10:12].mean(), rtol=1e-6)
+    assert coarsened(dem, 1) is dem
 
 
 def test_whole_files_are_held_out(tmp_path):
@@ -215,6 +227,38 @@ def test_resume_continues_from_checkpoint(tiny_run, tmp_path):
     logs: list[str] = []
     ckpt = train(resumed, [small_real_or_synthetic("train.tif", 0)], [], logs.append)
     assert "resumed" in logs[0] and ckpt["step"] == 8
+
+
+def test_losses_by_hand():
+    torch = pytest.importorskip("torch")
+    from training.train import training_loss
+
+    target = torch.zeros(1, 1, 2, 2)
+    pred = torch.tensor([[[[1.0, 3.0], [1.0, 3.0]]]])
+    # elevation errors 1, 3, 1, 3; x differences 2, 2 against 0; y differences 0, 0
+    assert training_loss(pred, target, 0.0, "l1").item() == pytest.approx(2.0)
+    assert training_loss(pred, target, 0.0, "mse").item() == pytest.approx(5.0)
+    assert training_loss(pred, target, 0.5, "l1").item() == pytest.approx(2.0 + 0.5 * (2 + 0))
+    assert training_loss(pred, target, 0.5, "mse").item() == pytest.approx(5.0 + 0.5 * (4 + 0))
+
+
+def test_init_starts_from_checkpoint_weights(tiny_run, tmp_path):
+    import torch
+
+    from training.train import load_checkpoint, parse_args, train
+
+    _, _, _, args = tiny_run
+    fine_tune = parse_args(["--model", "fastsr", "--channels", "8", "--blocks", "1", "--steps",
+                            "1", "--epoch-steps", "100", "--batch", "2", "--patch", "48",
+                            "--lr", "1e-12", "--loss", "mse", "--coarsen", "1", "2",
+                            "--threads", "1", "--out", str(tmp_path),
+                            "--init", str(args.out / "last.pt")])
+    logs: list[str] = []
+    ckpt = train(fine_tune, [small_real_or_synthetic("train.tif", 0)], [], logs.append)
+    start = load_checkpoint(args.out / "last.pt")["model"]
+    assert any("initialised from" in line for line in logs) and ckpt["step"] == 1
+    for name, weight in ckpt["model"].items():  # one step at lr 1e-12 moves nothing visibly
+        torch.testing.assert_close(weight, start[name], atol=1e-6, rtol=0)
 
 
 def test_onnx_files_contract_and_parity(tiny_run):
