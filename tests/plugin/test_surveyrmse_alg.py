@@ -196,3 +196,59 @@ def test_bad_inputs_are_clear_errors(run_alg, mandakini, tmp_path):
         run_rmse(run_alg, [mandakini], empty, tmp_path)
     # every failure happens before anything is written: no report left behind
     assert not (tmp_path / "report.html").exists()
+
+
+def test_multipoints_one_part_used_several_parts_listed(run_alg, mandakini, tmp_path,
+                                                        log_feedback):
+    x, y, z = survey_utm(mandakini, n=40, seed=4)
+    single = memory_points(UTM, x, y, z)
+    multi = QgsVectorLayer("MultiPoint?crs=EPSG:32644&field=name:string(20)&field=elev:double"
+                           "&field=code:string(5)", "multi", "memory")
+    feats = []
+    for f in single.getFeatures():
+        m = QgsFeature(multi.fields())
+        m.setGeometry(QgsGeometry.fromMultiPointXY([f.geometry().asPoint()]))
+        m.setAttributes(f.attributes())
+        feats.append(m)
+    # feature 11 gets a second part: one survey height cannot belong to two positions
+    feats[10].setGeometry(QgsGeometry.fromMultiPointXY([QgsPointXY(x[10], y[10]),
+                                                        QgsPointXY(x[11], y[11])]))
+    multi.dataProvider().addFeatures(feats)
+    ref = run_rmse(run_alg, [mandakini], single, tmp_path)
+    got = run_rmse(run_alg, [mandakini], multi, tmp_path, feedback=log_feedback)
+    rows_ref, names = table_rows(ref)
+    rows_got, _ = table_rows(got)
+    st_ref, st_got = dict(zip(names, rows_ref[0])), dict(zip(names, rows_got[0]))
+    assert st_got["n_no_pos"] == 1
+    assert "1 point(s) skipped without a single position" in log_feedback.text
+    assert "ids 11" in log_feedback.text  # memory-layer ids start at 1
+    status_ref = residual_status(ref, st_ref["prefix"])
+    status_got = residual_status(got, st_got["prefix"])
+    assert status_got.pop(11) == "no_position"
+    status_ref.pop(11)
+    assert status_got == status_ref  # every single-part multipoint is sampled like a point
+    assert st_got["n_used"] == list(status_got.values()).count("ok")
+
+
+def residual_status(result, prefix):
+    return {f.id(): f[f"{prefix}_s"] for f in result["OUTPUT_RESIDUALS"].getFeatures()}
+
+
+def test_cancel_stops_the_run(mandakini, demsr_provider, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingFeedback
+
+    class CancelSoon(QgsProcessingFeedback):
+        def setProgress(self, value):  # noqa: N802 (QGIS's name)
+            super().setProgress(value)
+            if value > 0:
+                self.cancel()
+
+    x, y, z = survey_utm(mandakini, n=30000, seed=5)
+    layer = memory_points(UTM, x, y, z)
+    with pytest.raises(QgsProcessingException, match="Cancelled"):
+        processing.run("demsr:surveyrmse", {
+            "DEMS": [mandakini], "POINTS": layer, "ELEVATION_FIELD": "elev", "SAMPLING": 1,
+            "OUTPUT_RESIDUALS": "TEMPORARY_OUTPUT", "OUTPUT_TABLE": "TEMPORARY_OUTPUT",
+            "OUTPUT_HTML": str(tmp_path / "report.html")}, feedback=CancelSoon())
+    assert not (tmp_path / "report.html").exists()
