@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from training.dataset import normalisation_scale
-from training.train import load_checkpoint, model_from_checkpoint, predict
+from training.train import load_checkpoint, model_from_checkpoint, predict, training_stage
 
 CARD_VERSION = 1
 PARITY_TOLERANCE_M = 1e-3
@@ -78,7 +78,7 @@ def _export(wrapper: nn.Module, dummy: torch.Tensor, path: Path) -> None:
 def card(ckpt: dict, model: nn.Module, scale: int, validation: dict,
          default: bool = False) -> dict:
     """The model card of DESIGN.md §3 (values are JSON-encoded when stored)."""
-    minutes = ckpt["elapsed_s"] / 60
+    stages = training_stages(ckpt)
     return {
         "card_version": CARD_VERSION,
         "family": ckpt["family"],
@@ -98,12 +98,26 @@ def card(ckpt: dict, model: nn.Module, scale: int, validation: dict,
         "degradation": ckpt["degradation"],
         "validation": validation,
         "trained_on": {
-            "device": ckpt["device"], "minutes": round(minutes, 1), "steps": ckpt["step"],
+            "device": ckpt["device"],
+            "minutes": round(sum(st["minutes"] for st in stages), 1),
+            "steps": sum(st["steps"] for st in stages),
+            "stages": stages,
             "scales_trained_together": ckpt["config"]["scales"],
             "exported": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%MZ"),
         },
         "license": LICENSE,
     }
+
+
+def training_stages(ckpt: dict) -> list[dict]:
+    """Every run that shaped the weights, oldest first (a fine-tune names the run it began
+    from), each with its steps, minutes, device, loss and learning rate."""
+    stages = []
+    stage = training_stage(ckpt)
+    while stage is not None:
+        stages.append({k: v for k, v in stage.items() if k != "init_from"})
+        stage = stage["init_from"]
+    return stages[::-1]
 
 
 def validation_entry(ckpt: dict, scale: int, results_path: Path | None) -> dict:

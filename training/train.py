@@ -187,6 +187,16 @@ def load_checkpoint(path: Path | str) -> dict:
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
+def training_stage(ckpt: dict) -> dict:
+    """What a checkpoint's own run did, with the run it started from (for the model card)."""
+    args = ckpt.get("args", {})
+    return {"run": args.get("out"), "steps": ckpt["step"],
+            "minutes": round(ckpt["elapsed_s"] / 60, 1),
+            "device": ckpt.get("device"), "loss": args.get("loss", "l1"),
+            "lr": args.get("lr"), "coarsen": args.get("coarsen", [1]),
+            "init_from": ckpt.get("init_from")}
+
+
 def model_from_checkpoint(ckpt: dict) -> torch.nn.Module:
     model = networks.build(ckpt["family"], **ckpt["config"])
     model.load_state_dict(ckpt["model"])
@@ -208,18 +218,20 @@ def train(args: argparse.Namespace, train_dems: list[Dem], val_dems: list[Dem],
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     scaler = torch.amp.GradScaler("cuda", enabled=cuda)
+    state = {"step": 0, "elapsed_s": 0.0, "history": [], "init_from": None}
     if args.init is not None:
-        model.load_state_dict(load_checkpoint(args.init)["model"])
+        parent = load_checkpoint(args.init)
+        model.load_state_dict(parent["model"])
+        state["init_from"] = training_stage(parent)
         log(f"initialised from {args.init}")
     sampler = PatchSampler([coarsened(d, f) for d in train_dems for f in args.coarsen],
                            args.patch, seed=args.seed, degradation=args.degradation)
     crops = validation_crops(val_dems)
-    state = {"step": 0, "elapsed_s": 0.0, "history": []}
     if args.resume and ckpt_path.exists():
         ckpt = load_checkpoint(ckpt_path)
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
-        state = {k: ckpt[k] for k in state}
+        state = {k: ckpt.get(k) for k in state}
         sampler.rng = np.random.default_rng([args.seed, state["step"]])
         log(f"resumed from {ckpt_path} at step {state['step']}")
 

@@ -259,6 +259,13 @@ def test_init_starts_from_checkpoint_weights(tiny_run, tmp_path):
     assert any("initialised from" in line for line in logs) and ckpt["step"] == 1
     for name, weight in ckpt["model"].items():  # one step at lr 1e-12 moves nothing visibly
         torch.testing.assert_close(weight, start[name], atol=1e-6, rtol=0)
+    # the card counts the parent's training too, oldest stage first
+    from training.export import training_stages
+
+    stages = training_stages(ckpt)
+    assert [st["steps"] for st in stages] == [6, 1]
+    assert [st["loss"] for st in stages] == ["l1", "mse"]
+    assert stages[1]["coarsen"] == [1, 2]
 
 
 def test_onnx_files_contract_and_parity(tiny_run):
