@@ -25,14 +25,15 @@ CHECKPOINTS = 487  # seed 003's number of survey points
 
 
 def block_mean(z: np.ndarray, scale: int) -> np.ndarray:
-    """Area mean of scale × scale blocks (what a coarser sensor records).
+    """Area mean of scale × scale blocks over the last two axes (what a coarser sensor records).
 
-    The array is cropped to a multiple of `scale`; a block with any NaN cell is NaN.
+    Those axes are cropped to a multiple of `scale`; a block with any NaN cell is NaN. Leading
+    axes (a batch of patches) are kept.
     """
-    h = z.shape[0] // scale * scale
-    w = z.shape[1] // scale * scale
-    blocks = z[:h, :w].reshape(h // scale, scale, w // scale, scale)
-    return blocks.mean(axis=(1, 3))
+    *lead, h, w = z.shape
+    h, w = h // scale * scale, w // scale * scale
+    blocks = z[..., :h, :w].reshape(*lead, h // scale, scale, w // scale, scale)
+    return blocks.mean(axis=(-3, -1))
 
 
 def upsample_baseline(coarse: np.ndarray, scale: int, method: str) -> np.ndarray:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.evaluation import block_mean
 from core.raster import ground_pixel_size_m, read_array
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "dem" / "train"
@@ -62,8 +63,7 @@ def coarsened(dem: Dem, factor: int) -> Dem:
     """
     if factor == 1:
         return dem
-    h, w = dem.z.shape[0] // factor * factor, dem.z.shape[1] // factor * factor
-    return Dem(f"{dem.name}/{factor}", block_mean(dem.z[:h, :w], factor).astype(np.float32),
+    return Dem(f"{dem.name}/{factor}", block_mean(dem.z, factor).astype(np.float32),
                dem.dx_m * factor, dem.dy_m * factor)
 
 
@@ -100,12 +100,6 @@ def augment(patch: np.ndarray, k: int, flip: bool) -> np.ndarray:
     """One of the 8 dihedral transforms; values are only moved, never changed."""
     out = np.rot90(patch, k)
     return np.ascontiguousarray(out[:, ::-1] if flip else out)
-
-
-def block_mean(z: np.ndarray, scale: int) -> np.ndarray:
-    """S x S area mean over the leading axes' last two dims (patch size a multiple of S)."""
-    *lead, h, w = z.shape
-    return z.reshape(*lead, h // scale, scale, w // scale, scale).mean(axis=(-3, -1))
 
 
 def bicubic_downsample(z: np.ndarray, scale: int) -> np.ndarray:
