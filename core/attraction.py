@@ -351,6 +351,14 @@ def _strip(zp: np.ndarray, out4: np.ndarray, plan: _Plan, assignment: str,
 # Public entry points
 
 
+def _float_grid(z) -> np.ndarray:
+    """The grid as float32 or wider (NaN must fit; float64 input stays float64)."""
+    z = np.asarray(z)
+    if not np.issubdtype(z.dtype, np.floating) or z.dtype.itemsize < 4:
+        return z.astype(np.float32)
+    return z
+
+
 def upscale_padded(
     padded: np.ndarray,
     scale: int,
@@ -367,11 +375,9 @@ def upscale_padded(
     scale = check_scale(scale)
     _check_choice(neighbourhood, NEIGHBOURHOODS, "neighbourhood")
     _check_choice(assignment, ASSIGNMENTS, "assignment")
-    zp = np.asarray(padded)
+    zp = _float_grid(padded)
     if zp.ndim != 2 or zp.shape[0] < 3 or zp.shape[1] < 3:
         raise DemError("The padded grid must be 2-D with at least one inner cell.")
-    if not np.issubdtype(zp.dtype, np.floating) or zp.dtype.itemsize < 4:
-        zp = zp.astype(np.float32)
     h, w = zp.shape[0] - 2, zp.shape[1] - 2
     plan = _plan(scale, neighbourhood)
     out = np.empty((h * scale, w * scale), dtype=zp.dtype)
@@ -403,11 +409,9 @@ def upscale(
     threads: int | None = None,
 ) -> np.ndarray:
     """Attraction-model upscaling of a whole grid (NaN = nodata); cells outside are nodata."""
-    z = np.asarray(z)
+    z = _float_grid(z)
     if z.ndim != 2 or z.size == 0:
         raise DemError("The elevation grid must be a non-empty 2-D array.")
-    if not np.issubdtype(z.dtype, np.floating) or z.dtype.itemsize < 4:
-        z = z.astype(np.float32)
     padded = np.pad(z, 1, constant_values=np.nan)
     return upscale_padded(padded, scale, neighbourhood, assignment, preserve_mean, threads)
 
