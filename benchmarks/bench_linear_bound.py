@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.evaluation import block_mean, score, upsample_baseline  # noqa: E402
-from training.dataset import DATA_DIR, VALIDATION_FILES, load_dem, split_files  # noqa: E402
+from training.dataset import DATA_DIR, VALIDATION_FILES, Dem, load_dem, split_files  # noqa: E402
 from training.evaluate import load_models  # noqa: E402
 
 SCALES = (2, 3, 4)
@@ -54,19 +54,18 @@ def phase_targets(fine: np.ndarray, coarse: np.ndarray, scale: int) -> np.ndarra
     return blocks.reshape(h, w, scale * scale) - coarse[:, :, None]
 
 
-def fit(files: list, scale: int, radius: int, samples: int, seed: int = 0) -> np.ndarray:
-    """Least-squares weights (K, S²), the samples spread over the files by valid area.
+def fit(dems: list[Dem], scale: int, radius: int, samples: int, seed: int = 0) -> np.ndarray:
+    """Least-squares weights (K, S²), an equal number of samples from each DEM.
 
     Rows are weighted by 1 / cell size², so that the 30 m and 90 m files count alike in
     normalised units (the networks' normalisation divides by the cell size too).
     """
     rng = np.random.default_rng(seed)
     xs, ys = [], []
-    per_file = samples // len(files)
-    for path in files:
-        dem = load_dem(path)
+    per_file = samples // len(dems)
+    for dem in dems:
         z = dem.z.astype(np.float64)
-        coarse = block_mean(z[:z.shape[0] // scale * scale, :z.shape[1] // scale * scale], scale)
+        coarse = block_mean(z, scale)
         x = neighbour_differences(coarse, radius).reshape(-1, (2 * radius + 1) ** 2 - 1)
         y = phase_targets(z, coarse, scale).reshape(-1, scale * scale)
         ok = np.flatnonzero(np.isfinite(x).all(1) & np.isfinite(y).all(1))
@@ -94,15 +93,16 @@ def main(argv=None) -> None:
     p.add_argument("--out", type=Path, default=RESULTS / "sr_linear_bound.json")
     args = p.parse_args(argv)
     train_files, val_files = split_files(DATA_DIR, VALIDATION_FILES)
+    train_dems = [load_dem(f) for f in train_files]
+    val_dems = [load_dem(f) for f in val_files]
     networks = [m for m in load_models([ROOT / "models"], os.cpu_count() or 1)
                 if m.card.get("default")]
     result = {"radius": args.radius, "samples": args.samples,
               "train_files": [f.name for f in train_files], "scales": {}}
     for scale in SCALES:
-        weights = fit(train_files, scale, args.radius, args.samples)
+        weights = fit(train_dems, scale, args.radius, args.samples)
         per_file = {}
-        for path in val_files:
-            dem = load_dem(path)
+        for dem in val_dems:
             h, w = dem.z.shape[0] // scale * scale, dem.z.shape[1] // scale * scale
             truth = dem.z[:h, :w].astype(np.float64)
             coarse = block_mean(truth, scale)
@@ -117,8 +117,8 @@ def main(argv=None) -> None:
                 if net.scale == scale:
                     pred = net.upscale(coarse, dem.cell_m * scale)
                     rows[net.family] = score(np.where(mask, pred, np.nan), truth, scale, cell)
-            per_file[path.name] = rows
-            print(path.name, f"x{scale}", {k: round(v["rmse"], 3) for k, v in rows.items()},
+            per_file[dem.name] = rows
+            print(dem.name, f"x{scale}", {k: round(v["rmse"], 3) for k, v in rows.items()},
                   flush=True)
         methods = next(iter(per_file.values())).keys()
         mean = {m: {k: float(np.mean([f[m][k] for f in per_file.values()]))

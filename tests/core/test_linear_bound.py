@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from core.evaluation import block_mean
+from training.dataset import load_dem
 
 _SPEC = importlib.util.spec_from_file_location(
     "bench_linear_bound", Path(__file__).resolve().parents[2] / "benchmarks" /
@@ -60,7 +61,8 @@ def test_fit_on_planes_is_exact(tmp_path):
     _write_utm(tmp_path / "a.tif", 500 + 0.8 * x - 0.3 * y, 30.0)
     _write_utm(tmp_path / "b.tif", 90 - 2.0 * x + 1.1 * y, 90.0)
     scale, radius = 2, 1
-    weights = bound.fit([tmp_path / "a.tif", tmp_path / "b.tif"], scale, radius, 2000)
+    dems = [load_dem(tmp_path / "a.tif"), load_dem(tmp_path / "b.tif")]
+    weights = bound.fit(dems, scale, radius, 2000)
     assert weights.shape == (8, 4)
     plane = 1200 + 0.5 * x + 0.25 * y
     pred = bound.upsample_linear(block_mean(plane, scale), weights, scale, radius)
