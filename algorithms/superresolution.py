@@ -8,7 +8,7 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
-from ..core import superres
+from ..core import inference
 from ..core.models import bundled_families
 from .base import DemAlgorithm
 
@@ -53,7 +53,7 @@ class SuperResolutionAlgorithm(DemAlgorithm):
             "MODEL_FILE", self.tr("Custom ONNX model (overrides the bundled model)"),
             extension="onnx", optional=True))
         self.addParameter(QgsProcessingParameterEnum(
-            "DEVICE", self.tr("Device"), options=list(superres.DEVICES), defaultValue="auto",
+            "DEVICE", self.tr("Device"), options=list(inference.DEVICES), defaultValue="auto",
             usesStaticStrings=True))
         self.addParameter(QgsProcessingParameterNumber(
             "TILE_SIZE", self.tr("Tile size in input cells (0 = automatic)"),
@@ -64,7 +64,7 @@ class SuperResolutionAlgorithm(DemAlgorithm):
             "DEVICE_USED", self.tr("onnxruntime execution provider used")))
 
     def canExecute(self):  # noqa: N802 (QGIS's name)
-        ok, message = superres.onnxruntime_available()
+        ok, message = inference.onnxruntime_available()
         return (True, "") if ok else (False, message)
 
     def run_core(self, parameters, context, monitor):
@@ -75,7 +75,7 @@ class SuperResolutionAlgorithm(DemAlgorithm):
         device = self.parameterAsEnumString(parameters, "DEVICE", context)
         tile = self.parameterAsInt(parameters, "TILE_SIZE", context)
         output = self.output_path(parameters, "OUTPUT", context)
-        result = superres.superresolve(
+        result = inference.superresolve(
             path, output, scale, model=None if model == NO_MODEL else model,
             model_file=model_file, device=device, tile_size=tile, monitor=monitor,
         )

@@ -2,7 +2,7 @@
 
 Thin: reads the points (coordinates, survey elevation) through QGIS, reprojects them to each
 DEM's CRS with the context's transform context, and hands arrays to core.sampling,
-core.accuracy and core.report. All arithmetic is in core.
+core.survey and core.report. All arithmetic is in core.
 """
 import math
 import re
@@ -30,7 +30,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
-from ..core import accuracy, report, sampling
+from ..core import report, sampling, survey
 from ..core.errors import DemError
 from ..core.raster import read_info
 from .base import DemAlgorithm
@@ -274,7 +274,7 @@ class SurveyRmseAlgorithm(DemAlgorithm):
                 plan = sampling.plan_sampling(info, px, py, method)
                 plans.append((crs_key, plan))
             smp = sampling.sample_raster(path, px, py, method, monitor=part, plan=plan)
-            comp = accuracy.compare(smp, zs, name=layer.name())
+            comp = survey.compare(smp, zs, name=layer.name())
             comparisons.append(comp)
             self._log(layer.name(), comp, fids, monitor)
         prefixes = field_prefixes(names, source.fields().names())
@@ -303,7 +303,7 @@ class SurveyRmseAlgorithm(DemAlgorithm):
             f"LE95 {st.le95:.3f}, max |e| {st.max_abs:.3f}, NSSDA 95 % {st.nssda95:.3f}")
         if st.n_used == 1:
             monitor.warn(f"{name}: only one usable point; SD is undefined and left empty.")
-        for code, (ids, total) in accuracy.skipped_ids(fids, comp.reason, LOG_IDS).items():
+        for code, (ids, total) in survey.skipped_ids(fids, comp.reason, LOG_IDS).items():
             more = f" … and {total - len(ids)} more (see the _s field)" if total > len(ids) else ""
             monitor.warn(f"{name}: {total} point(s) skipped {REASON_TEXT[code]}: ids "
                          f"{', '.join(str(i) for i in ids)}{more}")

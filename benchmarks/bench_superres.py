@@ -26,7 +26,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from core import models, raster, superres  # noqa: E402
+from core import inference, models, raster  # noqa: E402
 
 SOURCE = os.path.join(ROOT, "data", "jacksboro_fault_srtm3.tif")
 SPEED_SIZE = 1024
@@ -45,7 +45,7 @@ def make_input(path: str, size: int) -> str:
 
 def child(args) -> None:
     """One run in a fresh process; prints its timings and its own peak RSS as JSON."""
-    res = superres.superresolve(args.input, args.output, args.scale, model_file=args.model,
+    res = inference.superresolve(args.input, args.output, args.scale, model_file=args.model,
                                 device=args.device, tile_size=args.tile)
     out_mp = res.info.width * res.info.height / 1e6
     print(json.dumps({
@@ -73,7 +73,7 @@ def run_child(inp, model, scale, device, tile, tmp) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="*", help="ONNX files (default: models/*.onnx)")
-    parser.add_argument("--device", default="cpu", choices=superres.DEVICES)
+    parser.add_argument("--device", default="cpu", choices=inference.DEVICES)
     parser.add_argument("--tile", type=int, default=0)
     parser.add_argument("--big-model", help="model for the 3601² memory run (default: the "
                         "default family's x2 model)")
@@ -136,7 +136,7 @@ def main(argv=None) -> int:
         "cpu": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "load_average_1_5_15": load,
-        "onnxruntime": superres.onnxruntime_available()[1],
+        "onnxruntime": inference.onnxruntime_available()[1],
         "speed_input": f"{args.speed_size}² cells mirrored from jacksboro_fault_srtm3",
         "note": args.note,
         "models": rows,

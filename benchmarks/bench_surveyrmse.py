@@ -1,6 +1,6 @@
 """Benchmark of demsr:surveyrmse's core: 1,000,000 survey points against three 3601 × 3601 DEMs.
 
-What is timed: core.sampling.sample_raster + core.accuracy.compare for every DEM (opening the
+What is timed: core.sampling.sample_raster + core.survey.compare for every DEM (opening the
 file, sorting the points by block, reading the blocks, interpolating, all statistics) — the
 work the algorithm does once it holds the point arrays. Reading features from QGIS and
 reprojecting is not part of it (it is the same for any sampler).
@@ -30,7 +30,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from core import accuracy, sampling  # noqa: E402
+from core import sampling, survey  # noqa: E402
 from core.raster import read_array, write_array  # noqa: E402
 
 SOURCE = "/work/shared/data/dem/train/N48W125_srtm.tif"
@@ -70,7 +70,7 @@ def time_core(dems, x, y, observed, method, repeats):
     for _ in range(repeats):
         t0 = time.perf_counter()
         # sample_rasters: what the algorithm does (one plan for DEMs on the same grid)
-        out = [accuracy.compare(smp, observed).stats
+        out = [survey.compare(smp, observed).stats
                for smp in sampling.sample_rasters(dems, x, y, method)]
         times.append(time.perf_counter() - t0)
         stats = out
@@ -141,7 +141,7 @@ def main():
     dems = [SOURCE] + derived_copies(args.tmp)
     x, y, observed = make_points(args.points)
     results = {
-        "what": "core.sampling.sample_raster + core.accuracy.compare, all statistics, "
+        "what": "core.sampling.sample_raster + core.survey.compare, all statistics, "
                 f"{args.points} points x {len(dems)} DEMs of 3601 x 3601",
         "dems": dems,
         "points": args.points,
@@ -164,7 +164,7 @@ def main():
         best, all_times, steps, res = time_qgis_chain(SOURCE, x[:n], y[:n], observed[:n],
                                                       max(1, args.repeats - 1))
         factor = (args.points / n) * len(dems)
-        core_nearest = accuracy.compare(
+        core_nearest = survey.compare(
             sampling.sample_raster(SOURCE, x[:n], y[:n], "nearest"), observed[:n]).stats
         results["qgis_chain"] = {
             "chain": "native:rastersampling -> native:fieldcalculator x3 (e, |e|, e^2) -> "

@@ -14,9 +14,9 @@ import math
 
 import numpy as np
 
-from .accuracy import COLUMNS, Comparison
 from .errors import DemError
 from .sampling import KEYS_A
+from .survey import COLUMNS, Comparison
 
 SCATTER_POINTS_MAX = 4000  # above this the scatter becomes a density plot
 _W, _H = 420, 300  # SVG size in px

@@ -40,7 +40,7 @@ SAMPLED = 0
 OUTSIDE = 1
 EDGE = 2
 NODATA = 3
-NO_ELEVATION = 4  # set by accuracy.compare: the survey elevation itself is missing
+NO_ELEVATION = 4  # set by survey.compare: the survey elevation itself is missing
 NO_POSITION = 5  # non-finite coordinates: empty geometry or a failed reprojection
 REASONS = {
     SAMPLED: "ok",

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.evaluation import block_mean
 from core.raster import ground_pixel_size_m, read_array
+from core.scoring import block_mean
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "dem" / "train"
 # Whole files never trained on: a high plateau (30 m-ish SRTM3 crop, Anatolia), temperate

@@ -5,10 +5,10 @@
 
 For each held-out file and scale: truth = the real DEM, coarse = S x S block mean, upscale back
 with nearest / bilinear / bicubic / Lanczos (GDAL) and with every ONNX model for that scale,
-score with ``core.evaluation.score`` (border 2·S left out). Models see the whole file at once,
+score with ``core.scoring.score`` (border 2·S left out). Models see the whole file at once,
 with nodata and the margin beyond the edge filled by the nearest valid cell and the output
 masked back to NaN wherever the coarse cell was nodata: the same numbers as the plugin's tiled
-runner (``core.superres``) gives, which a test checks. Prints markdown tables; writes per-file
+runner (``core.inference``) gives, which a test checks. Prints markdown tables; writes per-file
 scores and the mean over files to JSON.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from core.evaluation import BASELINES, block_mean, score, upsample_baseline
+from core.scoring import BASELINES, block_mean, score, upsample_baseline
 from training.dataset import (
     DATA_DIR,
     DEGRADATIONS,

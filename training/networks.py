@@ -19,12 +19,12 @@ import torch
 import torch.nn.functional as F  # noqa: N812 (PyTorch's convention)
 from torch import nn
 
-from core import superres
+from core import inference
 
 
 def bicubic_phase_taps(scale: int) -> torch.Tensor:
-    """The runner's bicubic taps (core.superres), so training and inference share one kernel."""
-    return torch.from_numpy(superres.bicubic_phase_taps(scale))
+    """The runner's bicubic taps (core.inference), so training and inference share one kernel."""
+    return torch.from_numpy(inference.bicubic_phase_taps(scale))
 
 
 class BicubicUpsample(nn.Module):

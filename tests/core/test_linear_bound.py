@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.evaluation import block_mean
+from core.scoring import block_mean
 from training.dataset import load_dem
 
 _SPEC = importlib.util.spec_from_file_location(

@@ -334,7 +334,7 @@ def test_card_content(tiny_run):
 def test_runner_reads_the_card_and_tiles_like_whole_file_inference(tiny_run, tmp_path):
     """The exported file works in the plugin's runner: card accepted, tiled result equal to
     whole-array inference (what training.evaluate does) to the parity tolerance."""
-    from core import raster, superres
+    from core import inference, raster
     from core.models import read_card as runner_card
     from training.evaluate import OnnxModel
     from training.export import PARITY_TOLERANCE_M
@@ -348,7 +348,7 @@ def test_runner_reads_the_card_and_tiles_like_whole_file_inference(tiny_run, tmp
                              _utm_wkt())
     src, out = str(tmp_path / "in.tif"), str(tmp_path / "out.tif")
     raster.write_array(src, dem.z, info)
-    superres.superresolve(src, out, 2, model_file=str(path), device="cpu", tile_size=24)
+    inference.superresolve(src, out, 2, model_file=str(path), device="cpu", tile_size=24)
     tiled, _ = raster.read_array(out)
     whole = OnnxModel(path, threads=1).upscale(dem.z.astype(np.float64), 90.0)
     assert np.nanmax(np.abs(tiled - whole)) < PARITY_TOLERANCE_M

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import pytest
-from demsr.core import accuracy, sampling
+from demsr.core import sampling, survey
 from demsr.core.raster import read_info
 from osgeo import gdal
 from qgis.core import (
@@ -83,7 +83,7 @@ def test_outputs_equal_core_numbers_and_skips_are_listed(run_alg, mandakini, tmp
     res = run_rmse(run_alg, [mandakini], layer, tmp_path, method=2, feedback=fb)
     # the core on the same arrays gives the same numbers
     obs = np.array([np.nan if v is None else v for v in z])
-    comp = accuracy.compare(sampling.sample_raster(mandakini, x, y, "bicubic"), obs)
+    comp = survey.compare(sampling.sample_raster(mandakini, x, y, "bicubic"), obs)
     st = comp.stats
     for key, attr in (("RMSE", "rmse"), ("ME", "me"), ("MAE", "mae"), ("NMAD", "nmad")):
         assert res[key] == pytest.approx(getattr(st, attr), rel=1e-12)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from core import models, raster, superres
+from core import inference, models, raster
 from core.errors import Cancelled, DemError
-from core.evaluation import upsample_baseline
 from core.progress import RecordingMonitor
+from core.scoring import upsample_baseline
 from tests.helpers_onnx import write_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -47,7 +47,7 @@ def test_card_is_read_from_metadata(smooth2):
 def test_model_without_card_is_refused(tmp_path):
     path = write_model(tmp_path / "nocard.onnx", "nearest", 2, card=None)
     with pytest.raises(DemError, match="no model card"):
-        superres.superresolve(JACKSBORO, str(tmp_path / "o.tif"), 2, model_file=path)
+        inference.superresolve(JACKSBORO, str(tmp_path / "o.tif"), 2, model_file=path)
 
 
 def test_card_missing_a_key_names_it(tmp_path):
@@ -63,7 +63,7 @@ def test_corrupt_or_non_onnx_file(tmp_path, content):
     path = tmp_path / "bad.onnx"
     path.write_bytes(content)
     with pytest.raises(DemError, match="ONNX"):
-        superres.superresolve(JACKSBORO, str(tmp_path / "o.tif"), 2, model_file=str(path))
+        inference.superresolve(JACKSBORO, str(tmp_path / "o.tif"), 2, model_file=str(path))
     assert not (tmp_path / "o.tif").exists()
 
 
@@ -72,24 +72,24 @@ def test_truncated_onnx_file(tmp_path, smooth2):
     path = tmp_path / "cut.onnx"
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(DemError):
-        superres.superresolve(JACKSBORO, str(tmp_path / "o.tif"), 2, model_file=str(path))
+        inference.superresolve(JACKSBORO, str(tmp_path / "o.tif"), 2, model_file=str(path))
 
 
 def test_scale_the_model_lacks(tmp_path, smooth2):
     with pytest.raises(DemError, match="does not support scale x3"):
-        superres.superresolve(JACKSBORO, str(tmp_path / "o.tif"), 3, model_file=smooth2)
+        inference.superresolve(JACKSBORO, str(tmp_path / "o.tif"), 3, model_file=smooth2)
 
 
 def test_model_with_two_inputs(tmp_path):
     path = write_model(tmp_path / "two.onnx", "nearest", 2, two_inputs=True)
     with pytest.raises(DemError, match="2 input"):
-        superres.superresolve(JACKSBORO, str(tmp_path / "o.tif"), 2, model_file=path)
+        inference.superresolve(JACKSBORO, str(tmp_path / "o.tif"), 2, model_file=path)
 
 
 def test_card_scale_not_matching_the_network(tmp_path):
     path = write_model(tmp_path / "liar.onnx", "nearest", 2, extra={"scales": [3]})
     with pytest.raises(DemError, match="expected"):
-        superres.superresolve(JACKSBORO, str(tmp_path / "o.tif"), 3, model_file=path)
+        inference.superresolve(JACKSBORO, str(tmp_path / "o.tif"), 3, model_file=path)
     assert not (tmp_path / "o.tif").exists()
 
 
@@ -117,14 +117,14 @@ def test_cuda_asked_without_cuda_is_an_error(tmp_path, smooth2):
     if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
         pytest.skip("this machine has the CUDA provider")
     with pytest.raises(DemError, match="DEVICE=cuda.*CPU build"):
-        superres.superresolve(JACKSBORO, str(tmp_path / "o.tif"), 2, model_file=smooth2,
+        inference.superresolve(JACKSBORO, str(tmp_path / "o.tif"), 2, model_file=smooth2,
                               device="cuda")
     assert not (tmp_path / "o.tif").exists()
 
 
 def test_auto_reports_the_provider_used(tmp_path, smooth2):
     mon = RecordingMonitor()
-    res = superres.superresolve(JACKSBORO, str(tmp_path / "o.tif"), 2, model_file=smooth2,
+    res = inference.superresolve(JACKSBORO, str(tmp_path / "o.tif"), 2, model_file=smooth2,
                                 monitor=mon)
     assert res.device_used in ("CPUExecutionProvider", "CUDAExecutionProvider")
     assert any(res.device_used in m for m in mon.infos)
@@ -132,9 +132,9 @@ def test_auto_reports_the_provider_used(tmp_path, smooth2):
 
 def test_onnxruntime_missing(tmp_path, smooth2, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
-    assert superres.onnxruntime_available() == (False, superres.INSTALL_HINT)
+    assert inference.onnxruntime_available() == (False, inference.INSTALL_HINT)
     with pytest.raises(DemError, match="pip install onnxruntime"):
-        superres.superresolve(JACKSBORO, str(tmp_path / "o.tif"), 2, model_file=smooth2)
+        inference.superresolve(JACKSBORO, str(tmp_path / "o.tif"), 2, model_file=smooth2)
 
 
 # Numbers and georeferencing ------------------------------------------------------------------
@@ -143,7 +143,7 @@ def test_onnxruntime_missing(tmp_path, smooth2, monkeypatch):
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_nearest_model_repeats_each_cell(tmp_path, scale):
     path = write_model(tmp_path / "n.onnx", "nearest", scale)
-    out = superres.superresolve(JACKSBORO, str(tmp_path / "o.tif"), scale, model_file=path)
+    out = inference.superresolve(JACKSBORO, str(tmp_path / "o.tif"), scale, model_file=path)
     z, info = read(JACKSBORO)
     y, out_info = read(out.output)
     assert y.dtype == np.float32 and out_info.data_type == "Float32"
@@ -155,7 +155,7 @@ def test_nearest_model_repeats_each_cell(tmp_path, scale):
 @pytest.mark.parametrize("scale", [2, 3])
 def test_georeferencing_projected_and_geographic(tmp_path, smooth2, dem, scale):
     path = smooth2 if scale == 2 else write_model(tmp_path / "s3.onnx", "smooth", 3)
-    out = superres.superresolve(dem, str(tmp_path / "o.tif"), scale, model_file=path)
+    out = inference.superresolve(dem, str(tmp_path / "o.tif"), scale, model_file=path)
     src = gdal.Open(dem)
     dst = gdal.Open(out.output)
     gs, gd = src.GetGeoTransform(), dst.GetGeoTransform()
@@ -190,7 +190,7 @@ def test_tiled_equals_untiled(tmp_path, smooth2, holey_mandakini):
     info = raster.read_info(holey_mandakini)
     results = {}
     for tile in (64, 200, max(info.width, info.height)):
-        out = superres.superresolve(holey_mandakini, str(tmp_path / f"t{tile}.tif"), 2,
+        out = inference.superresolve(holey_mandakini, str(tmp_path / f"t{tile}.tif"), 2,
                                     model_file=smooth2, tile_size=tile)
         results[tile] = read(out.output)[0]
     whole = results[max(info.width, info.height)]
@@ -201,7 +201,7 @@ def test_tiled_equals_untiled(tmp_path, smooth2, holey_mandakini):
 
 def test_nodata_hole_is_exactly_the_upscaled_footprint(tmp_path, smooth2, holey_mandakini):
     for scale, path in ((2, smooth2), (3, write_model(tmp_path / "s3.onnx", "smooth", 3))):
-        out = superres.superresolve(holey_mandakini, str(tmp_path / f"o{scale}.tif"), scale,
+        out = inference.superresolve(holey_mandakini, str(tmp_path / f"o{scale}.tif"), scale,
                                     model_file=path, tile_size=128)
         z, _ = read(holey_mandakini)
         y, info = read(out.output)
@@ -222,7 +222,7 @@ def test_all_nodata_raster_is_a_clear_error(tmp_path, smooth2):
     z = np.full((50, 60), np.nan, np.float32)
     dem = write_dem(tmp_path / "empty.tif", z)
     with pytest.raises(DemError, match="no valid cell"):
-        superres.superresolve(dem, str(tmp_path / "o.tif"), 2, model_file=smooth2)
+        inference.superresolve(dem, str(tmp_path / "o.tif"), 2, model_file=smooth2)
     assert not (tmp_path / "o.tif").exists()
 
 
@@ -232,7 +232,7 @@ def test_raster_smaller_than_one_tile(tmp_path, smooth2):
     info = raster.read_info(JACKSBORO)
     raster.write_array(str(tmp_path / "small.tif"), small, info, "Float32")
     for tile in (0, 64):
-        out = superres.superresolve(str(tmp_path / "small.tif"), str(tmp_path / f"o{tile}.tif"),
+        out = inference.superresolve(str(tmp_path / "small.tif"), str(tmp_path / f"o{tile}.tif"),
                                     2, model_file=smooth2, tile_size=tile)
         y, _ = read(out.output)
         assert y.shape == (14, 22) and np.isfinite(y).all()
@@ -240,12 +240,12 @@ def test_raster_smaller_than_one_tile(tmp_path, smooth2):
 
 def test_upsampled_input_space(tmp_path):
     path = write_model(tmp_path / "up.onnx", "upsampled", 2)
-    out = superres.superresolve(JACKSBORO, str(tmp_path / "o.tif"), 2, model_file=path,
+    out = inference.superresolve(JACKSBORO, str(tmp_path / "o.tif"), 2, model_file=path,
                                 tile_size=100)
-    whole = superres.superresolve(JACKSBORO, str(tmp_path / "w.tif"), 2, model_file=path)
+    whole = inference.superresolve(JACKSBORO, str(tmp_path / "w.tif"), 2, model_file=path)
     z, _ = read(JACKSBORO)
     y, _ = read(out.output)
-    bic = superres.bicubic_upsample(z, 2)
+    bic = inference.bicubic_upsample(z, 2)
     assert y.shape == bic.shape
     relief = np.nanmax(z) - np.nanmin(z)
     assert np.sqrt(np.mean((y - bic) ** 2)) < 0.02 * relief
@@ -256,7 +256,7 @@ def test_bicubic_matches_gdal_cubic_inside(tmp_path):
     z, _ = read(JACKSBORO)
     z = z[:60, :80].astype(np.float64)
     for s in (2, 3, 4):
-        ours = superres.bicubic_upsample(z, s)
+        ours = inference.bicubic_upsample(z, s)
         gdal_cubic = upsample_baseline(z, s, "bicubic")
         b = 3 * s
         assert np.max(np.abs(ours - gdal_cubic)[b:-b, b:-b]) < 1e-6
@@ -264,12 +264,12 @@ def test_bicubic_matches_gdal_cubic_inside(tmp_path):
 
 def test_progress_per_tile_and_cancel_leaves_nothing(tmp_path, smooth2):
     mon = RecordingMonitor()
-    superres.superresolve(MANDAKINI, str(tmp_path / "o.tif"), 2, model_file=smooth2,
+    inference.superresolve(MANDAKINI, str(tmp_path / "o.tif"), 2, model_file=smooth2,
                           tile_size=200, monitor=mon)
     assert len(mon.fractions) == 4 * 3 and mon.fractions[-1] == 1.0
     mon = RecordingMonitor(cancel_after=2)
     with pytest.raises(Cancelled):
-        superres.superresolve(MANDAKINI, str(tmp_path / "c.tif"), 2, model_file=smooth2,
+        inference.superresolve(MANDAKINI, str(tmp_path / "c.tif"), 2, model_file=smooth2,
                               tile_size=200, monitor=mon)
     assert not (tmp_path / "c.tif").exists()
 
@@ -277,12 +277,12 @@ def test_progress_per_tile_and_cancel_leaves_nothing(tmp_path, smooth2):
 def test_tile_plan(smooth2):
     card = models.read_card(smooth2)
     info = raster.read_info(MANDAKINI)
-    plan = superres.plan_tiles(card, 2, info, superres.CPU)
+    plan = inference.plan_tiles(card, 2, info, inference.CPU)
     assert plan.context >= card.receptive_field
     assert plan.halo >= plan.context + math.sqrt(2) * card.receptive_field
-    assert superres.MIN_TILE <= plan.tile <= max(info.width, info.height)
+    assert inference.MIN_TILE <= plan.tile <= max(info.width, info.height)
     with pytest.raises(DemError, match="TILE_SIZE"):
-        superres.plan_tiles(card, 2, info, superres.CPU, tile_size=3)
+        inference.plan_tiles(card, 2, info, inference.CPU, tile_size=3)
 
 
 # Bundled models (skipped until the trained models are in models/) -----------------------------
@@ -299,10 +299,10 @@ def test_bundled_model_loads_and_is_close_to_bicubic(tmp_path, path):
     crop = z[:96, :128]
     dem = str(tmp_path / "crop.tif")
     raster.write_array(dem, crop, info, "Float32")
-    out = superres.superresolve(dem, str(tmp_path / "o.tif"), scale, model_file=path)
+    out = inference.superresolve(dem, str(tmp_path / "o.tif"), scale, model_file=path)
     y, _ = read(out.output)
     assert np.isfinite(y).all()
-    bic = superres.bicubic_upsample(crop.astype(np.float64), scale)
+    bic = inference.bicubic_upsample(crop.astype(np.float64), scale)
     relief = float(np.max(crop) - np.min(crop))
     rmse = float(np.sqrt(np.mean((y - bic) ** 2)))
     assert rmse < 0.05 * relief, (rmse, relief)

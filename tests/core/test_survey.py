@@ -1,4 +1,4 @@
-"""core.accuracy and core.report: statistics equal hand-computed values, skipped points are
+"""core.survey and core.report: statistics equal hand-computed values, skipped points are
 counted by reason, zero usable points is a clear error, and the HTML report is well formed."""
 import math
 import re
@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from core import accuracy, report, sampling
+from core import report, sampling, survey
 from core.errors import DemError
 
 # reason codes, short so the expected lists line up
@@ -17,7 +17,7 @@ OK, OUT, EDG, NOD, POS = (sampling.SAMPLED, sampling.OUTSIDE, sampling.EDGE,
 
 def test_statistics_equal_hand_computed_values_odd_n():
     e = np.array([-2.0, -1.0, 0.0, 1.0, 3.0, 5.0, 10.0])
-    s = accuracy.residual_statistics(e)
+    s = survey.residual_statistics(e)
     assert s["me"] == pytest.approx(16 / 7)
     assert s["mae"] == pytest.approx(22 / 7)
     assert s["rmse"] == pytest.approx(math.sqrt(140 / 7))  # sqrt(20)
@@ -34,7 +34,7 @@ def test_statistics_equal_hand_computed_values_odd_n():
 
 def test_statistics_equal_hand_computed_values_even_n():
     e = np.array([4.0, 1.0, 3.0, 2.0])
-    s = accuracy.residual_statistics(e)
+    s = survey.residual_statistics(e)
     assert s["me"] == pytest.approx(2.5)
     assert s["mae"] == pytest.approx(2.5)
     assert s["rmse"] == pytest.approx(math.sqrt(30 / 4))
@@ -47,13 +47,13 @@ def test_statistics_equal_hand_computed_values_even_n():
 
 def test_nmad_is_robust_to_one_blunder():
     e = np.array([-1.0, -0.5, 0.0, 0.5, 1.0, 500.0])
-    s = accuracy.residual_statistics(e)
+    s = survey.residual_statistics(e)
     assert s["nmad"] == pytest.approx(1.4826 * 0.75)  # median .25; |e − .25| → median .75
     assert s["rmse"] > 200
 
 
 def test_single_point_has_undefined_sd_but_other_statistics():
-    s = accuracy.residual_statistics(np.array([2.0]))
+    s = survey.residual_statistics(np.array([2.0]))
     assert math.isnan(s["sd"])
     assert s["rmse"] == 2.0 and s["nmad"] == 0.0 and s["le95"] == 2.0
 
@@ -66,7 +66,7 @@ def test_compare_counts_every_skipped_point():
     smp = make_sample([11, 12, np.nan, np.nan, np.nan, 15, np.nan, 20],
                       [OK, OK, OUT, EDG, NOD, OK, POS, OK])
     observed = [10, 10, 10, 10, 10, np.nan, 10, 10]
-    comp = accuracy.compare(smp, observed)
+    comp = survey.compare(smp, observed)
     st = comp.stats
     assert (st.n_points, st.n_used, st.n_skipped) == (8, 3, 5)
     assert (st.n_outside, st.n_edge, st.n_nodata, st.n_no_elevation, st.n_no_position) == (
@@ -77,10 +77,10 @@ def test_compare_counts_every_skipped_point():
     # the sampled value is kept for the residual layer even when the survey has no elevation
     assert comp.predicted[5] == 15
     ids = np.arange(100, 108)
-    listed = accuracy.skipped_ids(ids, comp.reason)
+    listed = survey.skipped_ids(ids, comp.reason)
     assert listed == {OUT: ([102], 1), EDG: ([103], 1), NOD: ([104], 1), sampling.NO_ELEVATION:
                       ([105], 1), POS: ([106], 1)}
-    assert accuracy.skipped_ids(np.arange(10), np.full(10, OUT, np.uint8), limit=3) == {
+    assert survey.skipped_ids(np.arange(10), np.full(10, OUT, np.uint8), limit=3) == {
         OUT: ([0, 1, 2], 10)}
 
 
@@ -88,15 +88,15 @@ def test_zero_usable_points_is_a_clear_error():
     smp = make_sample([np.nan, np.nan, 5.0], [sampling.OUTSIDE, sampling.NODATA, 0])
     with pytest.raises(DemError, match=r"No survey point can be used against dem\.tif.*"
                                        r"1 outside.*1 on nodata.*1 without a survey elevation"):
-        accuracy.compare(smp, [1.0, 2.0, np.nan], name="dem.tif")
+        survey.compare(smp, [1.0, 2.0, np.nan], name="dem.tif")
     with pytest.raises(DemError, match="No usable point"):
-        accuracy.residual_statistics(np.array([]))
+        survey.residual_statistics(np.array([]))
 
 
 def test_stats_never_nan_with_points():
     rng = np.random.default_rng(0)
     e = rng.normal(0.5, 3, 1000)
-    s = accuracy.residual_statistics(e)
+    s = survey.residual_statistics(e)
     assert all(np.isfinite(v) for v in s.values())
     assert s["le90"] <= s["le95"] <= s["max_abs"]
     # for normal errors NMAD ≈ SD and RMSE² ≈ ME² + SD²
@@ -114,7 +114,7 @@ def test_report_html_has_table_and_wellformed_svgs(n):
         reason = np.zeros(n, np.uint8)
         reason[:3] = sampling.OUTSIDE
         pred[:3] = np.nan
-        comps.append(accuracy.compare(sampling.Sample(pred, reason, "bicubic"), observed))
+        comps.append(survey.compare(sampling.Sample(pred, reason, "bicubic"), observed))
     text = report.render_html(["srtm <90 m>", "sr x2"], comps, observed, "bicubic")
     assert "<table>" in text and "srtm &lt;90 m&gt;" in text and "a = -0.5" in text
     assert f"{comps[1].stats.rmse:.3f}" in text
@@ -126,7 +126,7 @@ def test_report_html_has_table_and_wellformed_svgs(n):
 
 
 def test_write_html_to_a_bad_folder_is_a_clear_error(tmp_path):
-    comp = accuracy.compare(make_sample([1.0, 2.0], [0, 0]), [1.5, 1.0])
+    comp = survey.compare(make_sample([1.0, 2.0], [0, 0]), [1.5, 1.0])
     with pytest.raises(DemError, match="Cannot write the report"):
         report.write_html(str(tmp_path / "nope" / "r.html"), ["a"], [comp], [1.5, 1.0], "nearest")
     report.write_html(str(tmp_path / "r.html"), ["a"], [comp], [1.5, 1.0], "nearest")
