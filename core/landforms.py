@@ -34,6 +34,10 @@ from .raster import (
 from .terrain import slope_gradient
 
 SCHEMES = ("landforms10", "slopeposition6")
+SCHEME_TITLES = {
+    "landforms10": "TPI landform class (Weiss 2001, ten classes)",
+    "slopeposition6": "TPI slope position (Weiss 2001, six classes)",
+}
 BLOCK = 1024
 
 # code: (name, (r, g, b)). Landform colours are SAGA's lookup table, so maps look alike.
@@ -206,8 +210,8 @@ def landforms_raster(source: str, output: str, settings: Settings, block_size: i
         return codes
 
     process_blocks(source, output, block_classes, halo=halo, block_size=block_size,
-                   data_type="Byte", nodata=0, monitor=monitor.part(0.5, 1.0))
-    write_legend(output, settings.scheme)
+                   data_type="Byte", nodata=0, monitor=monitor.part(0.5, 1.0),
+                   decorate=lambda ds: write_legend(ds, settings.scheme))
     rows = class_table(counts, info, settings.scheme)
     total = {code: cells for code, _, cells, _, _ in rows}
     return {"counts": total, "rows": rows, "moments": moments}
@@ -249,14 +253,16 @@ def class_table(counts: np.ndarray, info: RasterInfo, scheme: str) -> list[tuple
     return rows
 
 
-def write_legend(path: str, scheme: str) -> None:
-    """Colour table, category names and a raster attribute table, so any GIS reads the legend.
+def write_legend(target: str | gdal.Dataset, scheme: str) -> None:
+    """Colour table, class names and a raster attribute table, so any GIS reads the legend.
 
-    The colour table lives in the TIFF; GDAL keeps category names and the attribute table in the
-    .aux.xml beside it (GeoTIFF has no tag for them).
+    `target` is an open dataset (the writer's, before it takes its final name) or a path.
+    The colour table and the class names as band metadata (CLASS_<code>) live in the TIFF
+    itself, so a copied .tif keeps them; GDAL 3.6 keeps category names and the attribute table,
+    which most GIS read the legend from, only in the .aux.xml beside it.
     """
     classes = CLASSES[scheme]
-    ds = gdal.Open(path, gdal.GA_Update)
+    ds = gdal.Open(target, gdal.GA_Update) if isinstance(target, str) else target
     band = ds.GetRasterBand(1)
     colours = gdal.ColorTable()
     colours.SetColorEntry(0, (0, 0, 0, 0))
@@ -268,6 +274,8 @@ def write_legend(path: str, scheme: str) -> None:
     for code, (name, _) in classes.items():
         names[code] = name
     band.SetCategoryNames(names)
+    band.SetMetadata({f"CLASS_{code}": name for code, (name, _) in classes.items()})
+    band.SetDescription(SCHEME_TITLES[scheme])
     rat = gdal.RasterAttributeTable()
     rat.CreateColumn("Value", gdal.GFT_Integer, gdal.GFU_MinMax)
     rat.CreateColumn("Class", gdal.GFT_String, gdal.GFU_Name)
@@ -280,7 +288,8 @@ def write_legend(path: str, scheme: str) -> None:
             rat.SetValueAsInt(i, 2 + j, value)
     band.SetDefaultRAT(rat)
     ds.SetMetadata({"DEMSR_SCHEME": scheme})
-    ds = None
+    if isinstance(target, str):
+        ds = None  # closing writes the file and its .aux.xml
 
 
 def percent_check(rows: list[tuple]) -> float:
