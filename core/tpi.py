@@ -280,13 +280,17 @@ class Moments:
         v = values[np.isfinite(values)].astype(np.float64, copy=False)
         if v.size == 0:
             return
-        nb = v.size
         mb = float(v.mean())
-        m2b = float(((v - mb) ** 2).sum())
-        n = self.n + nb
-        delta = mb - self.mean
-        self.mean += delta * nb / n
-        self.m2 += m2b + delta * delta * self.n * nb / n
+        self.merge(Moments(int(v.size), mb, float(((v - mb) ** 2).sum())))
+
+    def merge(self, other: Moments) -> None:
+        """Fold in the moments of another set of cells (a block or a chunk computed elsewhere)."""
+        if other.n == 0:
+            return
+        n = self.n + other.n
+        delta = other.mean - self.mean
+        self.mean += delta * other.n / n
+        self.m2 += other.m2 + delta * delta * self.n * other.n / n
         self.n = n
 
     @property
