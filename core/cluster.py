@@ -113,8 +113,9 @@ class DaskEngine:
         if not scheduler or scheduler == "local":
             n = workers or os.cpu_count() or 1
             _use_python_for_workers()
+            limit = "RAM / workers" if memory_limit == "auto" else memory_limit
             monitor.info(f"Starting a Dask LocalCluster: {n} worker process(es) × 1 thread, "
-                         f"memory limit {memory_limit} per worker.")
+                         f"memory limit {limit} per worker.")
             cluster = d.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                      memory_limit=memory_limit, dashboard_address=None,
                                      silence_logs=logging.ERROR)

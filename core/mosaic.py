@@ -791,6 +791,17 @@ def _output_kind(output: str, cog: bool) -> str:
     return "cog" if cog else "gtiff"
 
 
+def check_paths(source, output: str, cog: bool = False) -> str:
+    """The quick checks of a job's input and output, before any cluster is started; returns the
+    output kind (vrt, gtiff or cog)."""
+    kind = _output_kind(output, cog)
+    if not isinstance(source, (list, tuple)) and not str(source).startswith("/vsi") \
+            and not os.path.exists(str(source)):
+        raise DemError(f"The input '{source}' does not exist.")
+    check_writable(os.path.abspath(output))
+    return kind
+
+
 def run_job(algorithm: str, source, output: str, options: dict | None = None, *,
             engine=None, chunk_size: int = DEFAULT_CHUNK, cog: bool = False,
             keep_chunks: bool = False, overwrite: bool = False,
@@ -807,9 +818,8 @@ def run_job(algorithm: str, source, output: str, options: dict | None = None, *,
     engine = engine or InProcessEngine()
     t_start = time.perf_counter()
     params = normalise_options(algorithm, options)
-    kind = _output_kind(output, cog)
+    kind = check_paths(source, output, cog)
     output = os.path.abspath(output)
-    check_writable(output)
     folder = job_folder(output)
     manifest_path = os.path.join(folder, MANIFEST)
 
