@@ -21,6 +21,7 @@ from qgis.PyQt.QtCore import QVariant
 from ..core import landforms as core_lf
 from ..core import tpi as core_tpi
 from .base import STYLES, DemAlgorithm
+from .engine import add_engine_parameter, engine_of, run_chunked
 
 SHAPES = list(core_tpi.SHAPES)
 UNITS = list(core_tpi.UNITS)
@@ -88,6 +89,7 @@ class LandformsAlgorithm(DemAlgorithm):
             "OUTPUT", self.tr("Landforms")))
         self.addParameter(QgsProcessingParameterFeatureSink(
             "OUTPUT_TABLE", self.tr("Area per class"), QgsProcessing.TypeVector))
+        add_engine_parameter(self)
 
     def run_core(self, parameters, context, monitor):
         path, info = self.input_dem(parameters, "INPUT", context, monitor)
@@ -107,7 +109,15 @@ class LandformsAlgorithm(DemAlgorithm):
             self.parameterAsDouble(parameters, "SLOPE_THRESHOLD", context),
         )
         output = self.output_path(parameters, "OUTPUT", context)
-        result = core_lf.landforms_raster(path, output, settings, monitor=monitor)
+        engine = engine_of(self, parameters, context)
+        if engine:
+            result = run_chunked("landforms", path, output, {
+                "small_radius": self.parameterAsDouble(parameters, "SMALL_RADIUS", context),
+                "large_radius": self.parameterAsDouble(parameters, "LARGE_RADIUS", context),
+                "shape": shape, "units": units, "scheme": scheme,
+                "slope_threshold": settings.slope_threshold}, engine, monitor).stats
+        else:
+            result = core_lf.landforms_raster(path, output, settings, monitor=monitor)
 
         fields = QgsFields()
         fields.append(QgsField("code", QVariant.Int))

@@ -11,6 +11,7 @@ from qgis.core import (
 from ..core import inference
 from ..core.models import bundled_families
 from .base import DemAlgorithm
+from .engine import add_engine_parameter, engine_of, run_chunked
 
 SCALES = ["2", "3", "4"]
 NO_MODEL = "(no bundled model installed)"
@@ -60,6 +61,7 @@ class SuperResolutionAlgorithm(DemAlgorithm):
             type=QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0))
         self.addParameter(QgsProcessingParameterRasterDestination(
             "OUTPUT", self.tr("Super-resolved DEM")))
+        add_engine_parameter(self)
         self.addOutput(QgsProcessingOutputString(
             "DEVICE_USED", self.tr("onnxruntime execution provider used")))
 
@@ -75,6 +77,12 @@ class SuperResolutionAlgorithm(DemAlgorithm):
         device = self.parameterAsEnumString(parameters, "DEVICE", context)
         tile = self.parameterAsInt(parameters, "TILE_SIZE", context)
         output = self.output_path(parameters, "OUTPUT", context)
+        engine = engine_of(self, parameters, context)
+        if engine:
+            job = run_chunked("superresolution", path, output, {
+                "scale": scale, "model": None if model == NO_MODEL else model,
+                "model_file": model_file, "device": device, "tile_size": tile}, engine, monitor)
+            return {"OUTPUT": output, "DEVICE_USED": ", ".join(job.stats["providers"])}
         result = inference.superresolve(
             path, output, scale, model=None if model == NO_MODEL else model,
             model_file=model_file, device=device, tile_size=tile, monitor=monitor,

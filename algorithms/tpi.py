@@ -12,6 +12,7 @@ from qgis.core import (
 
 from ..core import tpi as core_tpi
 from .base import STYLES, DemAlgorithm
+from .engine import add_engine_parameter, engine_of, run_chunked
 
 SHAPES = list(core_tpi.SHAPES)
 UNITS = list(core_tpi.UNITS)
@@ -73,6 +74,7 @@ class TpiAlgorithm(DemAlgorithm):
         self.addParameter(QgsProcessingParameterBoolean(
             "STANDARDIZE", self.tr("Standardise (mean 0, sd 1)"), False))
         self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", self.tr("TPI")))
+        add_engine_parameter(self)
 
     def run_core(self, parameters, context, monitor):
         path, info = self.input_dem(parameters, "INPUT", context, monitor)
@@ -87,7 +89,14 @@ class TpiAlgorithm(DemAlgorithm):
             shape, self.parameterAsDouble(parameters, "RADIUS", context), inner, units, info)
         output = self.output_path(parameters, "OUTPUT", context)
         standardize = self.parameterAsBoolean(parameters, "STANDARDIZE", context)
-        stats = core_tpi.tpi_raster(path, output, nb, standardize, monitor=monitor)
+        engine = engine_of(self, parameters, context)
+        if engine:
+            stats = run_chunked("tpi", path, output, {
+                "radius": self.parameterAsDouble(parameters, "RADIUS", context),
+                "inner_radius": inner, "shape": shape, "units": units,
+                "standardize": standardize}, engine, monitor).stats
+        else:
+            stats = core_tpi.tpi_raster(path, output, nb, standardize, monitor=monitor)
         spread = 2.5 if standardize else 2.5 * stats["sd"]
         if context.willLoadLayerOnCompletion(output):
             styler = TpiStyler(spread)
