@@ -20,6 +20,7 @@ QGIS, so a worker needs only GDAL, numpy, scipy, onnxruntime (super-resolution) 
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import math
@@ -498,17 +499,41 @@ class Job:
 
 
 _DATASETS = threading.local()
+_ALL_DATASET_CACHES: list[dict] = []
+_CACHES_LOCK = threading.Lock()
 
 
 def _dataset(path: str) -> gdal.Dataset:
-    # GDAL datasets are not thread-safe: one per thread, kept open (a VRT of thousands of tiles
-    # is parsed once per worker thread, not once per chunk).
+    """The job's input, opened once per thread and kept open while chunks of the same input
+    follow (a VRT of thousands of tiles is parsed once per worker thread, not once per chunk).
+
+    GDAL datasets are not thread-safe, hence one per thread; only the latest input is kept."""
     cache = getattr(_DATASETS, "open", None)
     if cache is None:
         cache = _DATASETS.open = {}
+        with _CACHES_LOCK:
+            _ALL_DATASET_CACHES.append(cache)
     if path not in cache:
+        cache.clear()
         cache[path] = open_raster(path)
     return cache[path]
+
+
+def release_datasets() -> None:
+    """Close this thread's cached input (the in-process engine does at the end of each pass:
+    a dataset kept open in a host such as QGIS would outlive GDAL when the host shuts down)."""
+    cache = getattr(_DATASETS, "open", None)
+    if cache:
+        cache.clear()
+
+
+@atexit.register
+def close_datasets() -> None:
+    """Close the cached inputs while GDAL is still alive: a dataset freed during interpreter
+    teardown, after GDAL's own clean-up, crashes the process."""
+    with _CACHES_LOCK:
+        for cache in _ALL_DATASET_CACHES:
+            cache.clear()
 
 
 def read_chunk(job: Job, chunk: Chunk) -> np.ndarray:
@@ -692,6 +717,12 @@ class InProcessEngine:
 
     def map(self, func: Callable, calls: Iterable[tuple[object, tuple]], monitor: Monitor,
             threads_arg: bool = False):
+        try:
+            yield from self._map(func, calls, monitor)
+        finally:
+            release_datasets()
+
+    def _map(self, func: Callable, calls: Iterable[tuple[object, tuple]], monitor: Monitor):
         for key, args in calls:
             monitor.check()
             t0 = time.perf_counter()

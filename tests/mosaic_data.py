@@ -100,3 +100,23 @@ def assert_same(algorithm: str, result: str, ref: str) -> None:
     assert valid.any()
     diff = np.abs(a[valid] - b[valid]).max()
     assert diff <= TOLERANCE[algorithm], f"{algorithm}: max |Δ| {diff}"
+
+
+class StopAfterChunks:
+    """A monitor that asks to stop once `count` chunks of the map pass are finished (what a user
+    pressing Cancel or Ctrl-C mid-run does)."""
+
+    def __new__(cls, count: int):
+        from core.progress import RecordingMonitor
+
+        class Stop(RecordingMonitor):
+            done = 0
+
+            def chunks(self, phase, done, total, cells):
+                if phase == "chunks":
+                    self.done = done
+
+            def cancelled(self):
+                return self.done >= count
+
+        return Stop()

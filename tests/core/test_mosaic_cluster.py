@@ -18,7 +18,14 @@ from core import cluster, mosaic  # noqa: E402
 from core.errors import Cancelled, DemError  # noqa: E402
 from core.progress import RecordingMonitor  # noqa: E402
 from core.raster import read_info  # noqa: E402
-from tests.mosaic_data import JACKSBORO, OPTIONS, assert_same, cut_tiles, reference  # noqa: E402
+from tests.mosaic_data import (  # noqa: E402
+    JACKSBORO,
+    OPTIONS,
+    StopAfterChunks,
+    assert_same,
+    cut_tiles,
+    reference,
+)
 
 CHUNK_SIZES = (64, 150)
 
@@ -94,19 +101,9 @@ def test_interrupted_job_resumes_with_only_the_missing_chunks(engine, data, tmp_
     out = str(tmp_path / "lf.tif")
     stop_after = 5
 
-    class StopAfter(RecordingMonitor):
-        done = 0
-
-        def chunks(self, phase, done, total, cells):
-            if phase == "chunks":
-                self.done = done
-
-        def cancelled(self):
-            return self.done >= stop_after
-
     with pytest.raises(Cancelled):
         mosaic.run_job("landforms", data["tiles"], out, {}, engine=engine, chunk_size=64,
-                       monitor=StopAfter())
+                       monitor=StopAfterChunks(stop_after))
     assert not os.path.exists(out)
     with open(os.path.join(mosaic.job_folder(out), mosaic.MANIFEST)) as f:
         records = json.load(f)["chunks"]
