@@ -974,6 +974,7 @@ def _reduce(job, chunks, records, engine, manifest, monitor, reduced) -> list[tp
     for chunk, result in engine.map(chunk_moments, ((c, (job, c)) for c in todo), monitor):
         record = records[chunk.index]
         record["moments"] = result["moments"]
+        record["statistics"] = {k: result[k] for k in ("seconds", "wall", "worker") if k in result}
         if result["empty"]:
             record["state"] = "empty"
         reduced.append(chunk.name)

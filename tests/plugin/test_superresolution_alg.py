@@ -21,7 +21,8 @@ def model(tmp_path):
 def test_parameters_and_outputs(demsr_provider):
     alg = demsr_provider.algorithm("superresolution")
     names = {p.name() for p in alg.parameterDefinitions()}
-    assert names == {"INPUT", "SCALE", "MODEL", "MODEL_FILE", "DEVICE", "TILE_SIZE", "OUTPUT"}
+    assert names == {"INPUT", "SCALE", "MODEL", "MODEL_FILE", "DEVICE", "TILE_SIZE", "OUTPUT",
+                     "ENGINE"}
     assert "DEVICE_USED" in {o.name() for o in alg.outputDefinitions()}
     assert alg.parameterDefinition("DEVICE").options() == ["auto", "cuda", "cpu"]
     assert alg.parameterDefinition("SCALE").options() == ["2", "3", "4"]
