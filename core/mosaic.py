@@ -387,7 +387,7 @@ class AttractionKernel(Kernel):
         size = attraction.block_size_for(self.scale)
         for block, sub in _sub_windows(padded, chunk, 1, size, 1):
             out = attraction.upscale_padded(sub, self.scale, self.neighbourhood, self.assignment,
-                                            self.preserve_mean)
+                                            self.preserve_mean, threads=threads or None)
             yield block.row * self.scale, block.col * self.scale, out
 
 
@@ -547,13 +547,14 @@ def _core_has_data(padded: np.ndarray, chunk: Chunk, halo: int) -> bool:
     return bool(np.isfinite(padded[halo : halo + chunk.height, halo : halo + chunk.width]).any())
 
 
-def chunk_moments(job: Job, chunk: Chunk) -> dict:
+def chunk_moments(job: Job, chunk: Chunk, threads: int = 0) -> dict:
     """Reduction pass: the global-statistics Moments of one chunk's core ([] for no data)."""
     t0 = time.perf_counter()
     padded = read_chunk(job, chunk)
     if not _core_has_data(padded, chunk, job.kernel.halo):
         return {"moments": [], "empty": True, "seconds": time.perf_counter() - t0}
-    moments = [asdict(m) for m in job.kernel.moments(padded)]
+    with tpi.fft_threads(threads):
+        moments = [asdict(m) for m in job.kernel.moments(padded)]
     return {"moments": moments, "empty": False, "seconds": time.perf_counter() - t0}
 
 
@@ -584,7 +585,10 @@ def compute_chunk(job: Job, chunk: Chunk, moments: list[dict] | None = None,
     merged = [tpi.Moments(**m) for m in moments] if moments is not None else None
     summary: dict = {}
     info = chunk_info(job, chunk)
-    with GeoTiffWriter(chunk_path(job, chunk), info, kernel.data_type, info.nodata) as writer:
+    # `threads` (0 = every core) bounds the libraries' own threads: a worker process per core
+    # must not start a thread per core each.
+    with GeoTiffWriter(chunk_path(job, chunk), info, kernel.data_type, info.nodata) as writer, \
+            tpi.fft_threads(threads):
         for row, col, values in kernel.pieces(padded, chunk, merged, model, threads, summary):
             writer.write(values, row, col)
             writer.flush()
@@ -971,7 +975,8 @@ def _reduce(job, chunks, records, engine, manifest, monitor, reduced) -> list[tp
     done = total - len(todo)
     cells = 0
     monitor.chunks("statistics", done, total, 0)
-    for chunk, result in engine.map(chunk_moments, ((c, (job, c)) for c in todo), monitor):
+    calls = ((c, (job, c)) for c in todo)
+    for chunk, result in engine.map(chunk_moments, calls, monitor, threads_arg=True):
         record = records[chunk.index]
         record["moments"] = result["moments"]
         record["statistics"] = {k: result[k] for k in ("seconds", "wall", "worker") if k in result}

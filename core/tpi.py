@@ -24,6 +24,8 @@ Radii in cells always treat the cell as square.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import os
 from dataclasses import dataclass
@@ -194,6 +196,21 @@ def _box_sum(a: np.ndarray, hy: int, hx: int) -> np.ndarray:
     return _window_sum_1d(_window_sum_1d(a, hx, 1), hy, 0)
 
 
+# FFT threads; 0 = every core. A Dask worker with one thread per process sets 1 (fft_threads),
+# so N workers on N cores do not each start N FFT threads.
+_FFT_THREADS: contextvars.ContextVar[int] = contextvars.ContextVar("fft_threads", default=0)
+
+
+@contextlib.contextmanager
+def fft_threads(count: int):
+    """Within the block, FFT sums use `count` threads (0 = every core)."""
+    token = _FFT_THREADS.set(int(count))
+    try:
+        yield
+    finally:
+        _FFT_THREADS.reset(token)
+
+
 def _kernel_sum(a: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """Sum of `a` (zeros outside) over a symmetric kernel centred on each cell."""
     k = kernel.astype(np.float64)
@@ -201,7 +218,7 @@ def _kernel_sum(a: np.ndarray, kernel: np.ndarray) -> np.ndarray:
         return ndimage.correlate(a, k, mode="constant", cval=0.0)
     # The kernel is point-symmetric, so convolution equals correlation. The transforms run on
     # every core (pocketfft threads; results are identical to one worker's).
-    with sp_fft.set_workers(os.cpu_count() or 1):
+    with sp_fft.set_workers(_FFT_THREADS.get() or os.cpu_count() or 1):
         return signal.oaconvolve(a, k, mode="same")
 
 
