@@ -21,6 +21,7 @@ QGIS, so a worker needs only GDAL, numpy, scipy, onnxruntime (super-resolution) 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import json
 import math
@@ -971,25 +972,47 @@ def _reduce(job, chunks, records, engine, manifest, monitor, reduced) -> list[tp
     """Reduction pass: every chunk's Moments (kept in the manifest), merged in chunk order."""
     todo = [c for c in chunks if records[c.index]["state"] != "empty"
             and records[c.index].get("moments") is None]
-    total = len(chunks)
-    done = total - len(todo)
-    cells = 0
-    monitor.chunks("statistics", done, total, 0)
+    progress = _Progress("statistics", len(chunks) - len(todo), len(chunks), monitor)
     calls = ((c, (job, c)) for c in todo)
-    for chunk, result in engine.map(chunk_moments, calls, monitor, threads_arg=True):
-        record = records[chunk.index]
-        record["moments"] = result["moments"]
-        record["statistics"] = {k: result[k] for k in ("seconds", "wall", "worker") if k in result}
-        if result["empty"]:
-            record["state"] = "empty"
-        reduced.append(chunk.name)
-        done += 1
-        cells += chunk.height * chunk.width
-        manifest.save(force=False)
-        monitor.report(done / total)
-        monitor.chunks("statistics", done, total, cells)
+    # closing(): a stop in this loop (cancel, error) cancels the tasks still out at once.
+    with contextlib.closing(engine.map(chunk_moments, calls, monitor, threads_arg=True)) as results:
+        for chunk, result in results:
+            record = records[chunk.index]
+            record["moments"] = result["moments"]
+            record["statistics"] = {k: result[k] for k in ("seconds", "wall", "worker")
+                                    if k in result}
+            if result["empty"]:
+                record["state"] = "empty"
+            reduced.append(chunk.name)
+            manifest.save(force=False)
+            progress.advance(chunk.height * chunk.width)
+    merged = _merge_moments(records)
+    if merged is None or merged[0].n == 0:
+        raise DemError(NO_VALID_CELL)
+    for nb, m in zip(_moment_neighbourhoods(job.kernel), merged):
+        tpi.log_moments(monitor, f"{nb.shape} r={nb.radius:g}", m)
+    return merged
+
+
+class _Progress:
+    """Chunks done of one pass, told to the monitor as a fraction and as counts."""
+
+    def __init__(self, phase: str, done: int, total: int, monitor: Monitor):
+        self.phase, self.done, self.total, self.monitor = phase, done, total, monitor
+        self.cells = 0
+        monitor.chunks(phase, done, total, 0)
+
+    def advance(self, cells: int) -> None:
+        self.done += 1
+        self.cells += cells
+        self.monitor.report(self.done / self.total)
+        self.monitor.chunks(self.phase, self.done, self.total, self.cells)
+
+
+def _merge_moments(records: list[dict]) -> list[tpi.Moments] | None:
+    """The chunks' Moments merged in chunk order, whatever order the chunks finished in."""
     merged: list[tpi.Moments] | None = None
-    for record in records:  # chunk order, whatever order the chunks finished in
+    for record in records:
         for_chunk = record.get("moments") or []
         if not for_chunk:
             continue
@@ -997,10 +1020,6 @@ def _reduce(job, chunks, records, engine, manifest, monitor, reduced) -> list[tp
             merged = [tpi.Moments() for _ in for_chunk]
         for total_m, m in zip(merged, for_chunk):
             total_m.merge(tpi.Moments(**m))
-    if merged is None or merged[0].n == 0:
-        raise DemError(NO_VALID_CELL)
-    for nb, m in zip(_moment_neighbourhoods(job.kernel), merged):
-        tpi.log_moments(monitor, f"{nb.shape} r={nb.radius:g}", m)
     return merged
 
 
@@ -1011,24 +1030,21 @@ def _moment_neighbourhoods(kernel: Kernel) -> list[tpi.Neighbourhood]:
 
 
 def _map(job, chunks, records, moments, model, engine, manifest, monitor, computed) -> None:
+    """Map pass: compute and write every pending chunk, recording each as it finishes."""
     todo = [c for c in chunks if records[c.index]["state"] == "pending"]
-    total = len(chunks)
-    done = total - len(todo)
-    cells = 0
+    progress = _Progress("chunks", len(chunks) - len(todo), len(chunks), monitor)
     plain = [asdict(m) for m in moments] if moments is not None else None
-    monitor.chunks("chunks", done, total, 0)
     calls = ((c, (job, c, plain, model)) for c in todo)
     try:
-        for chunk, result in engine.map(compute_chunk, calls, monitor, threads_arg=True):
-            record = records[chunk.index]
-            record["state"] = "empty" if result.pop("empty") else "done"
-            record["summary"] = result
-            computed.append(chunk.name)
-            done += 1
-            cells += chunk.height * chunk.width * job.kernel.scale ** 2
-            manifest.save(force=False)
-            monitor.report(done / total)
-            monitor.chunks("chunks", done, total, cells)
+        with contextlib.closing(engine.map(compute_chunk, calls, monitor,
+                                           threads_arg=True)) as results:
+            for chunk, result in results:
+                record = records[chunk.index]
+                record["state"] = "empty" if result.pop("empty") else "done"
+                record["summary"] = result
+                computed.append(chunk.name)
+                manifest.save(force=False)
+                progress.advance(chunk.height * chunk.width * job.kernel.scale ** 2)
     except ChunkFailed as err:
         chunk = err.key
         finished = sum(r["state"] == "done" for r in records)
