@@ -31,6 +31,7 @@ from scipy import ndimage
 
 from . import raster
 from .errors import DemError
+from .kernels import keys_kernel
 from .models import ModelCard, bundled_families, bundled_model, read_card, require_scale
 from .progress import Monitor
 
@@ -210,19 +211,6 @@ def open_session(card: ModelCard, device: str = "auto", threads: int = 0) -> Ses
 # Numbers -----------------------------------------------------------------------------------
 
 
-KEYS_A = -0.5  # Keys' cubic convolution parameter, as GDAL's and MATLAB's bicubic
-
-
-def keys_cubic(d: float, a: float = KEYS_A) -> float:
-    """Keys' cubic convolution kernel at distance d (in coarse cells)."""
-    d = abs(d)
-    if d <= 1.0:
-        return (a + 2) * d**3 - (a + 3) * d**2 + 1
-    if d < 2.0:
-        return a * d**3 - 5 * a * d**2 + 8 * a * d - 4 * a
-    return 0.0
-
-
 def bicubic_phase_taps(scale: int) -> np.ndarray:
     """Taps (scale, 5) over coarse cells k−2..k+2 for each fine sub-cell i of coarse cell k.
 
@@ -231,7 +219,7 @@ def bicubic_phase_taps(scale: int) -> np.ndarray:
     constant offsets pass through unchanged (the networks' offset-equivariance relies on it).
     The training networks build their fixed upsampling front from these same taps.
     """
-    taps = np.array([[keys_cubic((i + 0.5) / scale - 0.5 - (j - 2)) for j in range(5)]
+    taps = np.array([[keys_kernel((i + 0.5) / scale - 0.5 - (j - 2)) for j in range(5)]
                      for i in range(scale)])
     return taps / taps.sum(axis=1, keepdims=True)
 

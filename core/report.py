@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from .errors import DemError
-from .sampling import KEYS_A
+from .kernels import KEYS_A
 from .survey import COLUMNS, Comparison
 
 SCATTER_POINTS_MAX = 4000  # above this the scatter becomes a density plot
