@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from core.models import normalisation_scale, read_card_items
 from core.scoring import BASELINES, block_mean, score, upsample_baseline
 from training.dataset import (
     DATA_DIR,
@@ -28,9 +29,7 @@ from training.dataset import (
     VALIDATION_FILES,
     Dem,
     load_dem,
-    normalisation_scale,
 )
-from training.export import read_card
 
 METRICS = ("rmse", "mae", "psnr", "slope_rmse_deg", "checkpoint_rmse")
 
@@ -51,7 +50,7 @@ class OnnxModel:
         import onnxruntime as ort
 
         self.path = path
-        self.card = read_card(path)
+        self.card = read_card_items(str(path))
         self.family = self.card["family"]
         self.scale = int(self.card["scales"][0])
         options = ort.SessionOptions()

@@ -22,7 +22,7 @@ import onnx
 import torch
 from torch import nn
 
-from training.dataset import normalisation_scale
+from core.models import normalisation_scale
 from training.train import load_checkpoint, model_from_checkpoint, predict, training_stage
 
 CARD_VERSION = 1
@@ -148,11 +148,6 @@ def write_card(path: Path, items: dict) -> None:
         prop.key = key
         prop.value = json.dumps(value)
     onnx.save(model, str(path))
-
-
-def read_card(path: Path | str) -> dict:
-    model = onnx.load(str(path), load_external_data=False)
-    return {p.key: json.loads(p.value) for p in model.metadata_props}
 
 
 def parity_tile(scale: int) -> tuple[np.ndarray, float]:

@@ -42,6 +42,12 @@ def test_card_is_read_from_metadata(smooth2):
     card = models.read_card(smooth2)
     assert card.scales == (2,) and card.receptive_field == 3 and card.input_space == "coarse"
     assert card.normalisation_scale(90.0) == pytest.approx(9.0)
+    # the card's rule is the one training uses on arrays: D = scale_m + scale_per_cell · cell
+    np.testing.assert_allclose(models.normalisation_scale(np.array([30.0, 90.0]), 2.0, 0.1),
+                               [5.0, 11.0])
+    items = models.read_card_items(smooth2)  # the whole card as written, unchecked
+    assert items["scales"] == [2] and items["receptive_field"] == 3
+    assert items["normalisation"]["scale_per_cell"] == card.scale_per_cell
 
 
 def test_model_without_card_is_refused(tmp_path):
