@@ -304,9 +304,6 @@ class GeoTiffWriter:
         # Writing dirty tiles out bounds memory by the block size instead of GDAL's cache.
         self._ds.FlushCache()
 
-    def set_metadata(self, items: dict[str, str]) -> None:
-        self._ds.SetMetadata({k: str(v) for k, v in items.items()})
-
     @property
     def band(self) -> gdal.Band:
         return self._band
