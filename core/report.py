@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import DemError
 from .kernels import KEYS_A
-from .survey import COLUMNS, Comparison
+from .survey import STATISTICS, Comparison
 
 SCATTER_POINTS_MAX = 4000  # above this the scatter becomes a density plot
 _W, _H = 420, 300  # SVG size in px
@@ -155,12 +155,13 @@ def render_html(names: list[str], comparisons: list[Comparison], observed: np.nd
     if len(names) != len(comparisons) or not names:
         raise DemError("The report needs one name per compared DEM.")
     esc = html.escape
-    head = "".join(f"<th>{esc(label)}</th>" for _, label in COLUMNS)
+    head = "".join(f"<th>{esc(st.label)}</th>" for st in STATISTICS)
     rows = []
     for name, comp in zip(names, comparisons):
         d = comp.stats.as_dict()
         rows.append(f"<tr><td>{esc(name)}</td>"
-                    + "".join(f"<td>{_fmt(d[key])}</td>" for key, _ in COLUMNS) + "</tr>")
+                    + "".join(f"<td>{_fmt(d[st.attribute])}</td>" for st in STATISTICS)
+                    + "</tr>")
     sampling = {"nearest": "nearest cell",
                 "bilinear": "bilinear (2 × 2 cell centres)",
                 "bicubic": f"bicubic (Keys cubic convolution, a = {KEYS_A}, 4 × 4 cells)"}[method]

@@ -344,22 +344,6 @@ def _slice(a, s, e):
     return None if a is None else a[s:e]
 
 
-def sample_rasters(sources, x, y, method: str = "bilinear", band: int = 1,
-                   block_size: int = DEFAULT_BLOCK, monitor: Monitor | None = None) -> list:
-    """Sample several rasters at the same map points; DEMs on the same grid share one plan."""
-    monitor = monitor or Monitor()
-    plans, out = [], []
-    for k, source in enumerate(sources):
-        info = read_info(source, band)
-        plan = next((p for p in plans if p.fits(info)), None)
-        if plan is None:
-            plan = plan_sampling(info, x, y, method, block_size)
-            plans.append(plan)
-        part = monitor.part(k / len(sources), (k + 1) / len(sources))
-        out.append(sample_raster(source, x, y, method, band, block_size, part, plan))
-    return out
-
-
 def reason_names(reason: np.ndarray) -> np.ndarray:
     """The reason codes as their names (for a table or a log)."""
     names = np.array([REASONS[k] for k in range(max(REASONS) + 1)], dtype=object)
