@@ -3,13 +3,16 @@
 Algorithms stay thin: read parameters, call `core`, hand back layers. Errors the core raises
 for bad input (DemError) reach the user as a QgsProcessingException with the same message.
 """
+import contextlib
 import os
 
 from qgis.core import (
+    QgsCoordinateReferenceSystem,
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingFeedback,
 )
+from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
@@ -123,3 +126,75 @@ class DemAlgorithm(QgsProcessingAlgorithm):
         if not path:
             raise QgsProcessingException(f"No output path was given for {name}.")
         return path
+
+
+# Files that a shapefile or a GeoPackage may have beside its main file.
+_SIDE_CARS = (".shx", ".dbf", ".prj", ".cpg", ".qix", ".qpj", ".sbn", ".sbx")
+_SUFFIXES = ("-wal", "-shm", "-journal", ".aux.xml")
+
+
+class OutputFiles:
+    """The outputs one run creates, for all-or-nothing results: create every output before
+    the work starts (`sink`, `file`), write them inside `all_or_nothing()`, and a failed or
+    cancelled run removes every file it created.
+
+    The sinks are held here and deleted at the end, because QGIS finishes a file sink only when
+    the sink object is deleted."""
+
+    def __init__(self, alg: QgsProcessingAlgorithm, parameters, context):
+        self._alg, self._parameters, self._context = alg, parameters, context
+        self._sinks = []
+        self._paths = []
+
+    def sink(self, name: str, what: str, fields, wkb_type,
+             crs=None) -> tuple:
+        """(sink, destination) of a feature sink parameter; (None, None) when not asked for.
+        `what` names the output in messages."""
+        try:
+            sink, dest = self._alg.parameterAsSink(
+                self._parameters, name, self._context, fields, wkb_type,
+                crs or QgsCoordinateReferenceSystem())
+        except QgsProcessingException as err:
+            raise QgsProcessingException(f"Cannot create {what} ({name}): {err}") from err
+        if sink is None:
+            return None, None
+        self._sinks.append(sink)
+        # a file of its own (some drivers, CSV, create it only when the sink closes); not a
+        # memory layer, nor a layer added to a GeoPackage the user named ("path|layername=…"),
+        # which may hold other layers
+        temporary = self._context.temporaryLayerStore().mapLayer(dest) is not None
+        if not temporary and "|" not in dest and os.path.isdir(os.path.dirname(dest) or "."):
+            self._paths.append(dest)
+        return sink, dest
+
+    def file(self, path: str) -> str:
+        """Register a file this run is going to write (removed again if the run fails)."""
+        self._paths.append(path)
+        return path
+
+    @contextlib.contextmanager
+    def all_or_nothing(self):
+        try:
+            yield self
+        except BaseException:
+            self.close()
+            for path in self._paths:
+                _remove_dataset(path)
+            raise
+        self.close()
+
+    def close(self) -> None:
+        """Finish every sink now (references to them may still be held by a traceback)."""
+        for sink in self._sinks:
+            sip.delete(sink)
+        self._sinks.clear()
+
+
+def _remove_dataset(path: str) -> None:
+    stem, ext = os.path.splitext(path)
+    candidates = [path] + [path + s for s in _SUFFIXES]
+    if ext.lower() == ".shp":
+        candidates += [stem + e for e in _SIDE_CARS]
+    for candidate in candidates:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(candidate)

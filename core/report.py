@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime
 import html
 import math
+import os
+import tempfile
 
 import numpy as np
 
@@ -215,3 +217,23 @@ def write_html(path: str, names, comparisons, observed, method: str) -> None:
             fh.write(text)
     except OSError as err:
         raise DemError(f"Cannot write the report '{path}': {err}") from err
+
+
+def check_writable(path: str, what: str = "the report") -> None:
+    """DemError unless a file can be written at `path`: callers check before the work starts,
+    so a bad destination fails in a second rather than after the sampling."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        reason = f"the folder '{folder}' does not exist"
+    elif os.path.isdir(path):
+        reason = "that is a folder"
+    elif os.path.exists(path) and not os.access(path, os.W_OK):
+        reason = "the file is read-only"
+    else:
+        try:  # the only sure test that the folder takes a new file (permissions, read-only disk)
+            with tempfile.TemporaryFile(dir=folder):
+                reason = ""
+        except OSError as err:
+            reason = f"no file can be created in '{folder}' ({err.strerror})"
+    if reason:
+        raise DemError(f"Cannot write {what} to '{path}': {reason}.")

@@ -25,6 +25,7 @@ benchmarks/bench_surveyrmse.py both call it.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict, dataclass, make_dataclass
 from typing import NamedTuple
 
@@ -291,3 +292,28 @@ def log_comparison(name: str, comparison: Comparison, ids, monitor: Monitor) -> 
                 if total > len(listed) else "")
         monitor.warn(f"{name}: {total} point(s) skipped {SKIP_TEXT[code]}: ids "
                      f"{', '.join(str(i) for i in listed)}{more}")
+
+
+def field_prefixes(names, taken) -> list:
+    """A prefix per DEM for its residual-layer fields <prefix>_z, _e, _s.
+
+    Derived from the layer name: ASCII letters, digits and '_' only, at most 7 characters, so
+    every field name is ≤ 10 characters and survives a shapefile (DBF) unchanged. Collisions —
+    with another DEM or with an input field, compared case-insensitively as DBF does — are
+    resolved by replacing the tail with a number (srtm_ut, srtm_u1, srtm_u2, …).
+    """
+    used = {t.lower() for t in taken}
+    out = []
+    for name in names:
+        base = re.sub(r"[^A-Za-z0-9_]", "_", name.encode("ascii", "ignore").decode()).strip("_")
+        base = (base or "dem")[:7]
+        if base[0].isdigit():
+            base = ("d" + base)[:7]
+        candidate, i = base, 0
+        while any(f"{candidate}{s}".lower() in used for s in ("", "_z", "_e", "_s")):
+            i += 1
+            candidate = base[: 7 - len(str(i))] + str(i)
+        used.update({candidate.lower(), f"{candidate}_z".lower(), f"{candidate}_e".lower(),
+                     f"{candidate}_s".lower()})
+        out.append(candidate)
+    return out

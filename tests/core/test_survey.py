@@ -256,3 +256,28 @@ def test_assess_without_crs_uses_the_coordinates_as_they_are(three_dems, tmp_pat
         assert got.stats.as_dict() == direct.stats.as_dict()
     with pytest.raises(DemError, match="at least one DEM"):
         survey.assess([], x, y, observed)
+
+
+def test_check_writable_names_the_reason(tmp_path):
+    report.check_writable(str(tmp_path / "r.html"))  # a writable folder: no error
+    assert list(tmp_path.iterdir()) == []  # and the check leaves nothing behind
+    with pytest.raises(DemError, match=r"Cannot write the report \(X\) to .*nope.*: the "
+                                       r"folder .* does not exist"):
+        report.check_writable(str(tmp_path / "nope" / "r.html"), "the report (X)")
+    with pytest.raises(DemError, match="that is a folder"):
+        report.check_writable(str(tmp_path))
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DemError, match="does not exist"):  # a file is not a folder
+        report.check_writable(str(tmp_path / "file" / "r.html"))
+
+
+def test_field_prefixes_are_unique_and_short():
+    got = survey.field_prefixes(["SRTM 90m UTM", "srtm_90m_utm_x2", "2024 lidar", "éé"],
+                         ["SRTM_90_z", "id"])
+    # SRTM_90_z is an input field (DBF compares case-insensitively) → numbered prefixes
+    assert got[:2] == ["SRTM_91", "srtm_92"]
+    assert got[2] == "d2024_l" and got[3] == "dem"
+    names = [p + s for p in got for s in ("_z", "_e", "_s")]
+    assert all(len(n) <= 10 for n in names)
+    assert len({n.lower() for n in names}) == len(names)
+    assert not {n.lower() for n in names} & {"srtm_90_z", "id"}

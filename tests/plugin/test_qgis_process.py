@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 
+import numpy as np
 import pytest
 from osgeo import gdal
 
@@ -67,3 +68,64 @@ def test_bad_input_is_a_message_not_a_traceback(qgis_env, tmp_path):
     assert proc.returncode != 0
     assert "Traceback" not in proc.stdout + proc.stderr
     assert not (tmp_path / "x.tif").exists()
+
+
+def _survey_gpkg(path, n=40):
+    """PointZ survey points over the Mandakini DEM (UTM 44N), heights in the geometry's Z."""
+    from osgeo import ogr, osr
+
+    dem = gdal.Open(os.path.join(ROOT, "data", "mandakini_srtm90_utm44.tif"))
+    x0, dx, _, y0, _, dy = dem.GetGeoTransform()
+    rng = np.random.default_rng(0)
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32644)
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    layer = ds.CreateLayer("survey", srs, ogr.wkbPoint25D)
+    for _ in range(n):
+        feat = ogr.Feature(layer.GetLayerDefn())
+        point = ogr.Geometry(ogr.wkbPoint25D)
+        point.AddPoint(x0 + dx * rng.uniform(0, dem.RasterXSize),
+                       y0 + dy * rng.uniform(0, dem.RasterYSize), rng.uniform(1000, 4000))
+        feat.SetGeometry(point)
+        layer.CreateFeature(feat)
+    ds = None
+    return str(path)
+
+
+def _surveyrmse(env, tmp_path, *outputs):
+    dem = os.path.join(ROOT, "data", "mandakini_srtm90_utm44.tif")
+    points = tmp_path / "survey.gpkg"
+    if not points.exists():
+        _survey_gpkg(points)
+    return _run(env, "--json", "run", "demsr:surveyrmse", "--", f"DEMS={dem}",
+                f"POINTS={points}", *outputs)
+
+
+def test_surveyrmse_with_only_its_mandatory_inputs(qgis_env, tmp_path):
+    proc = _surveyrmse(qgis_env, tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    results = json.loads(proc.stdout)["results"]
+    assert set(results) == {"RMSE", "ME", "MAE", "NMAD"}
+    assert all(np.isfinite(results[k]) and results[k] >= 0 for k in ("RMSE", "MAE", "NMAD"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["survey.gpkg"]  # nothing written
+    # one output only: that file and the same numbers
+    table = str(tmp_path / "table.csv")
+    proc = _surveyrmse(qgis_env, tmp_path, f"OUTPUT_TABLE={table}")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    one = json.loads(proc.stdout)["results"]
+    assert one["OUTPUT_TABLE"] == table and one["RMSE"] == results["RMSE"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["survey.gpkg", "table.csv"]
+    rows = open(table, encoding="utf-8").read().splitlines()
+    assert len(rows) == 2 and rows[0].startswith("dem,source,crs,sampling,prefix,n_points")
+
+
+def test_surveyrmse_unwritable_report_leaves_nothing(qgis_env, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = _surveyrmse(qgis_env, tmp_path, f"OUTPUT_RESIDUALS={out / 'res.shp'}",
+                       f"OUTPUT_TABLE={out / 'table.gpkg'}",
+                       f"OUTPUT_HTML={tmp_path / 'missing' / 'report.html'}")
+    assert proc.returncode != 0
+    text = proc.stdout + proc.stderr
+    assert "OUTPUT_HTML" in text and "does not exist" in text and "Traceback" not in text
+    assert list(out.iterdir()) == []
