@@ -133,7 +133,8 @@ class Settings:
 
 
 def metric_cell(info: RasterInfo | None) -> tuple[float, float]:
-    """Cell size in metres for the slope (cell units when there is no CRS)."""
+    """Cell size in metres for the slope (the geotransform's units when there is no CRS; 1 × 1
+    without georeferencing at all)."""
     if info is None:
         return 1.0, 1.0
     return ground_pixel_size_m(info)
@@ -187,9 +188,12 @@ def landforms_raster(source: str, output: str, settings: Settings, block_size: i
     for nb, m in zip(nbs, moments):
         tpi_mod.log_moments(monitor, f"{nb.shape} r={nb.radius:g}", m)
 
-    cell = metric_cell(info if info.has_crs else None)
+    cell = metric_cell(info)
     if not info.has_crs:
-        monitor.warn("No CRS: slope is computed with cells taken as 1 × 1 units.")
+        monitor.warn(
+            f"No CRS: the slope takes the cell size in the geotransform's units "
+            f"({cell[0]:g} × {cell[1]:g}) to be the units of the elevations."
+        )
     # Second pass: with the TPI grids kept from the first pass only the slope needs a halo;
     # otherwise every block recomputes its TPI with the large radius as halo.
     halo = 1 if grids is not None else settings.halo

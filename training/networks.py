@@ -111,7 +111,7 @@ class Vdsr30(nn.Module):
 
     def architecture(self) -> str:
         return (
-            f"VDSR (seed 000): bicubic x S front, {self.depth} conv 3x3 layers with "
+            f"VDSR after Jiao et al. (2020): bicubic x S front, {self.depth} conv 3x3 layers with "
             f"{self.channels} channels, ReLU, zero padding, global residual; first conv "
             "zero-sum (offset-invariant); one set of weights for scales "
             f"{', '.join(map(str, self.scales))}"
