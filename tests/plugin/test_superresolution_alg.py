@@ -1,9 +1,6 @@
 """demsr:superresolution through processing.run and qgis_process, with tiny test models."""
-import glob
 import json
 import os
-import shutil
-import subprocess
 
 import numpy as np
 import pytest
@@ -90,21 +87,10 @@ def test_cancel_leaves_no_output(demsr_provider, mandakini, model, tmp_path):
     assert not os.path.exists(out)
 
 
-@pytest.mark.skipif(not shutil.which("qgis_process.bin"), reason="qgis_process not installed")
-def test_qgis_process(mandakini, model, tmp_path):
-    # The environment of scripts/env.sh, with a throwaway profile of our own.
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    site = glob.glob(os.path.join(root, ".venv", "lib", "python3*", "site-packages"))
-    env = dict(os.environ, QGIS_PLUGINPATH=os.path.join(root, "build", "plugins"),
-               QT_QPA_PLATFORM="offscreen", QGIS_CUSTOM_CONFIG_PATH=str(tmp_path / "profile"),
-               PYTHONPATH=os.pathsep.join(site + [os.environ.get("PYTHONPATH", "")]))
-    subprocess.run(["qgis_process.bin", "plugins", "enable", "demsr"], env=env,
-                   capture_output=True, timeout=120)
+def test_qgis_process(mandakini, model, tmp_path, qgis_process):
     out = str(tmp_path / "sr.tif")
-    cmd = ["qgis_process.bin", "--json", "run", "demsr:superresolution", "--",
-           f"INPUT={mandakini}", "SCALE=2", f"MODEL_FILE={model}", "DEVICE=2",
-           f"OUTPUT={out}"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    proc = qgis_process("--json", "run", "demsr:superresolution", "--", f"INPUT={mandakini}",
+                        "SCALE=2", f"MODEL_FILE={model}", "DEVICE=2", f"OUTPUT={out}")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     result = json.loads(proc.stdout[proc.stdout.index("{"):])
     assert result["results"]["DEVICE_USED"] == "CPUExecutionProvider"
