@@ -477,6 +477,7 @@ def process_blocks(
             writer.write(result, block.row * scale, block.col * scale)
         if require_valid and not seen_valid:
             raise DemError(NO_VALID_CELL)  # inside the writer: the empty file is deleted
+        monitor.check()  # a cancel during the last block still leaves no output
         if decorate is not None:
             decorate(writer.dataset)
         out_info = replace(out_info, nodata=writer.nodata)
