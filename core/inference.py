@@ -22,6 +22,7 @@ import math
 import os
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 
@@ -38,7 +39,35 @@ from .progress import Monitor
 DEVICES = ("auto", "cuda", "cpu")
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
-INSTALL_HINT = "install onnxruntime: pip install onnxruntime"
+INSTALL_STEPS = {
+    "linux": (
+        "install it for the Python QGIS runs on: in a terminal, python3 -m pip install --user "
+        "--break-system-packages onnxruntime \"numpy<2\" (Debian and Ubuntu refuse a plain "
+        "pip install into the system Python; --user keeps it in your home folder and numpy<2 "
+        "keeps the system's numpy, which QGIS and GDAL are built against), then restart QGIS"
+    ),
+    "win32": (
+        "install it into QGIS's Python: open the OSGeo4W Shell from the Start menu (as "
+        "administrator when QGIS is installed for all users) and run python -m pip install "
+        "onnxruntime, then restart QGIS"
+    ),
+    "darwin": (
+        "install it into the Python inside QGIS.app: in QGIS's Python console run "
+        "import sys; print(sys.prefix), then in a terminal run <that folder>/bin/python3 -m pip "
+        "install --user onnxruntime, and restart QGIS"
+    ),
+}
+
+
+def install_hint(platform: str = sys.platform) -> str:
+    """How to install onnxruntime on this platform, where QGIS's Python differs the most."""
+    key = "win32" if platform.startswith("win") else platform if platform in INSTALL_STEPS \
+        else "linux"
+    return (f"Super-resolution needs the Python package onnxruntime (onnxruntime-gpu for an "
+            f"NVIDIA GPU); {INSTALL_STEPS[key]}.")
+
+
+INSTALL_HINT = install_hint()
 
 MIN_TILE = 8
 MAX_TILE = 2048
@@ -63,7 +92,7 @@ def _ort():
     try:
         import onnxruntime
     except ImportError as err:
-        raise DemError(f"onnxruntime is not installed; {INSTALL_HINT}") from err
+        raise DemError(f"onnxruntime is not installed. {INSTALL_HINT}") from err
     return onnxruntime
 
 

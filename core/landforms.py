@@ -34,6 +34,10 @@ from .raster import (
 from .terrain import slope_gradient
 
 SCHEMES = ("landforms10", "slopeposition6")
+SCHEME_TITLES = {
+    "landforms10": "TPI landform class (Weiss 2001, ten classes)",
+    "slopeposition6": "TPI slope position (Weiss 2001, six classes)",
+}
 BLOCK = 1024
 
 # code: (name, (r, g, b)). Landform colours are SAGA's lookup table, so maps look alike.
@@ -129,7 +133,8 @@ class Settings:
 
 
 def metric_cell(info: RasterInfo | None) -> tuple[float, float]:
-    """Cell size in metres for the slope (cell units when there is no CRS)."""
+    """Cell size in metres for the slope (the geotransform's units when there is no CRS; 1 × 1
+    without georeferencing at all)."""
     if info is None:
         return 1.0, 1.0
     return ground_pixel_size_m(info)
@@ -183,9 +188,12 @@ def landforms_raster(source: str, output: str, settings: Settings, block_size: i
     for nb, m in zip(nbs, moments):
         tpi_mod.log_moments(monitor, f"{nb.shape} r={nb.radius:g}", m)
 
-    cell = metric_cell(info if info.has_crs else None)
+    cell = metric_cell(info)
     if not info.has_crs:
-        monitor.warn("No CRS: slope is computed with cells taken as 1 × 1 units.")
+        monitor.warn(
+            f"No CRS: the slope takes the cell size in the geotransform's units "
+            f"({cell[0]:g} × {cell[1]:g}) to be the units of the elevations."
+        )
     # Second pass: with the TPI grids kept from the first pass only the slope needs a halo;
     # otherwise every block recomputes its TPI with the large radius as halo.
     halo = 1 if grids is not None else settings.halo
@@ -206,8 +214,8 @@ def landforms_raster(source: str, output: str, settings: Settings, block_size: i
         return codes
 
     process_blocks(source, output, block_classes, halo=halo, block_size=block_size,
-                   data_type="Byte", nodata=0, monitor=monitor.part(0.5, 1.0))
-    write_legend(output, settings.scheme)
+                   data_type="Byte", nodata=0, monitor=monitor.part(0.5, 1.0),
+                   decorate=lambda ds: write_legend(ds, settings.scheme))
     rows = class_table(counts, info, settings.scheme)
     total = {code: cells for code, _, cells, _, _ in rows}
     return {"counts": total, "rows": rows, "moments": moments}
@@ -249,14 +257,16 @@ def class_table(counts: np.ndarray, info: RasterInfo, scheme: str) -> list[tuple
     return rows
 
 
-def write_legend(path: str, scheme: str) -> None:
-    """Colour table, category names and a raster attribute table, so any GIS reads the legend.
+def write_legend(target: str | gdal.Dataset, scheme: str) -> None:
+    """Colour table, class names and a raster attribute table, so any GIS reads the legend.
 
-    The colour table lives in the TIFF; GDAL keeps category names and the attribute table in the
-    .aux.xml beside it (GeoTIFF has no tag for them).
+    `target` is an open dataset (the writer's, before it takes its final name) or a path.
+    The colour table and the class names as band metadata (CLASS_<code>) live in the TIFF
+    itself, so a copied .tif keeps them; GDAL 3.6 keeps category names and the attribute table,
+    which most GIS read the legend from, only in the .aux.xml beside it.
     """
     classes = CLASSES[scheme]
-    ds = gdal.Open(path, gdal.GA_Update)
+    ds = gdal.Open(target, gdal.GA_Update) if isinstance(target, str) else target
     band = ds.GetRasterBand(1)
     colours = gdal.ColorTable()
     colours.SetColorEntry(0, (0, 0, 0, 0))
@@ -268,6 +278,8 @@ def write_legend(path: str, scheme: str) -> None:
     for code, (name, _) in classes.items():
         names[code] = name
     band.SetCategoryNames(names)
+    band.SetMetadata({f"CLASS_{code}": name for code, (name, _) in classes.items()})
+    band.SetDescription(SCHEME_TITLES[scheme])
     rat = gdal.RasterAttributeTable()
     rat.CreateColumn("Value", gdal.GFT_Integer, gdal.GFU_MinMax)
     rat.CreateColumn("Class", gdal.GFT_String, gdal.GFU_Name)
@@ -280,7 +292,8 @@ def write_legend(path: str, scheme: str) -> None:
             rat.SetValueAsInt(i, 2 + j, value)
     band.SetDefaultRAT(rat)
     ds.SetMetadata({"DEMSR_SCHEME": scheme})
-    ds = None
+    if isinstance(target, str):
+        ds = None  # closing writes the file and its .aux.xml
 
 
 def percent_check(rows: list[tuple]) -> float:

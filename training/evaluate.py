@@ -1,4 +1,5 @@
-"""Score ONNX super-resolution models on the held-out files (DESIGN.md §7) beside the baselines.
+"""Score ONNX super-resolution models on the held-out files (docs/DESIGN.md §7) beside the
+baselines.
 
     python -m training.evaluate --models models [training/runs/srcnn3/onnx] \
         --out benchmarks/results/sr_validation.json
@@ -142,15 +143,15 @@ def markdown_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
-# Seed 000, Tables 1-2 at x3 (SRTM 30 m, its own test tiles): PSNR dB, MAE m, RMSE m.
-SEED_X3 = {"bicubic": (37.17, 11.51, 14.16), "srcnn3": (38.48, 9.47, 12.01),
+# Jiao et al. (2020), Tables 1-2 at x3 (SRTM 30 m, its own test tiles): PSNR dB, MAE m, RMSE m.
+PAPER_X3 = {"bicubic": (37.17, 11.51, 14.16), "srcnn3": (38.48, 9.47, 12.01),
            "vdsr30": (46.45, 3.69, 4.83)}
 
 
 def reproduction_table(summary: dict, scale_key: str = "x3") -> str:
-    """Seed 000's Tables 1-2 layout: our held-out scores beside the seed's published ones."""
+    """Tables 1-2 of Jiao et al. (2020): our held-out scores beside the paper's published ones."""
     lines = ["| method | PSNR dB (ours) | MAE m (ours) | RMSE m (ours) | PSNR gain over bicubic "
-             "(ours) | seed PSNR / MAE / RMSE | seed gain |",
+             "(ours) | paper's PSNR / MAE / RMSE | paper's gain |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     methods = summary[scale_key]
     base = methods["bicubic"]["psnr"]
@@ -158,11 +159,11 @@ def reproduction_table(summary: dict, scale_key: str = "x3") -> str:
         if method not in methods:
             continue
         s = methods[method]
-        seed = SEED_X3.get(method)
-        seed_text = " / ".join(f"{v:.2f}" for v in seed) if seed else "-"
-        seed_gain = f"{seed[0] - SEED_X3['bicubic'][0]:+.2f}" if seed else "-"
+        paper = PAPER_X3.get(method)
+        paper_text = " / ".join(f"{v:.2f}" for v in paper) if paper else "-"
+        paper_gain = f"{paper[0] - PAPER_X3['bicubic'][0]:+.2f}" if paper else "-"
         lines.append(f"| {method} | {s['psnr']:.2f} | {s['mae']:.2f} | {s['rmse']:.2f} | "
-                     f"{s['psnr'] - base:+.2f} | {seed_text} | {seed_gain} |")
+                     f"{s['psnr'] - base:+.2f} | {paper_text} | {paper_gain} |")
     return "\n".join(lines)
 
 
@@ -189,7 +190,7 @@ def main(argv=None) -> None:
                           for s in args.scales}
     summary = summarise(per_file)
     result = {
-        "protocol": "DESIGN.md §7: truth = held-out real DEM, coarse = S x S "
+        "protocol": "docs/DESIGN.md §7: truth = held-out real DEM, coarse = S x S "
                     f"{args.degradation}, border 2·S excluded, mean over files",
         "degradation": args.degradation,
         "validation_files": args.files,
