@@ -1,6 +1,7 @@
 """demsr:superresolution — DEM super-resolution with a residual CNN run by onnxruntime."""
 from qgis.core import (
     QgsProcessingOutputString,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
@@ -41,6 +42,14 @@ class SuperResolutionAlgorithm(DemAlgorithm):
         "TILE_SIZE: input cells per tile side, 0 = chosen from free memory. The raster is "
         "processed tile by tile with an overlap wider than the network's receptive field, so "
         "the result does not depend on the tile size and memory stays bounded.\n"
+        "ENSEMBLE: average the network over the 8 rotations and flips of every tile. Measured "
+        "on three held-out DEMs at x2 to x4: RMSE 0.3 to 1.0 % lower, at 4 to 18 times the "
+        "time. OUTPUT_SPREAD (optional, implies ENSEMBLE): the standard deviation of the 8 "
+        "results, in metres. It is an ensemble spread, not an uncertainty: cells with a larger "
+        "spread do have larger errors (Spearman 0.23 to 0.43; the tenth of cells with the "
+        "largest spread has 2 to 5 times the mean error of the tenth with the smallest), but "
+        "the error exceeds the spread in about 90 % of cells, so it must not be read as a "
+        "standard error.\n"
         "Held-out accuracy and speed of the bundled models: see the project's documentation "
         "(docs/algorithms.md). The 30-layer network follows Jiao, Wang, Lv and Peng (2020), "
         "Super-resolution reconstruction of a digital elevation model based on a deep "
@@ -76,8 +85,14 @@ class SuperResolutionAlgorithm(DemAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             "TILE_SIZE", self.tr("Tile size in input cells (0 = automatic)"),
             type=QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0))
+        self.addParameter(QgsProcessingParameterBoolean(
+            "ENSEMBLE", self.tr("Self-ensemble over 8 rotations and flips (8× the work)"),
+            False))
         self.addParameter(QgsProcessingParameterRasterDestination(
             "OUTPUT", self.tr("Super-resolved DEM")))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            "OUTPUT_SPREAD", self.tr("Ensemble spread (sd of the 8 results, m)"),
+            optional=True, createByDefault=False))
         self.addOutput(QgsProcessingOutputString(
             "DEVICE_USED", self.tr("onnxruntime execution provider used")))
 
@@ -93,9 +108,12 @@ class SuperResolutionAlgorithm(DemAlgorithm):
         device = DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)]
         tile = self.parameterAsInt(parameters, "TILE_SIZE", context)
         output = self.output_path(parameters, "OUTPUT", context)
+        spread = self.parameterAsOutputLayer(parameters, "OUTPUT_SPREAD", context) or None
         result = inference.superresolve(
             path, output, scale, model=None if model == NO_MODEL else model,
             model_file=model_file, device=device, tile_size=tile, monitor=monitor,
+            ensemble=self.parameterAsBoolean(parameters, "ENSEMBLE", context),
+            spread_output=spread,
         )
         self.style_on_load(context, output, DemStyler())
-        return {"OUTPUT": output, "DEVICE_USED": result.device_used}
+        return {"OUTPUT": output, "OUTPUT_SPREAD": spread, "DEVICE_USED": result.device_used}

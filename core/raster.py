@@ -6,13 +6,14 @@ memory stays bounded by the block size whatever the raster size.
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import math
 import os
 import socket
 import uuid
 from dataclasses import dataclass, replace
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 from osgeo import gdal, osr
@@ -448,6 +449,7 @@ def process_blocks(
     dtype: type | None = None,
     require_valid: bool = False,
     decorate: Callable[[gdal.Dataset], None] | None = None,
+    extra_outputs: Sequence[tuple[str, str, float | None]] = (),
 ) -> RasterInfo:
     """Apply `func` to every halo-padded block of `source` and write the results to `output`.
 
@@ -457,24 +459,35 @@ def process_blocks(
     leaves no output file. With `require_valid`, an input without a single valid cell is a
     DemError (and no file) instead of an all-nodata layer. `decorate(dataset)` runs on the
     finished output before it takes its final name (colour tables, class names), so a run that
-    dies in between leaves no undecorated raster behind either.
+    dies in between leaves no undecorated raster behind either. With `extra_outputs` (path,
+    data type, nodata) `func` returns one result per output, the main one first; all outputs
+    share the grid and are committed together.
     """
     monitor = monitor or Monitor()
     ds = open_raster(source)
     info = read_info(ds, band)
     out_info = replace(info.scaled(scale), band_count=1, data_type=data_type)
-    with GeoTiffWriter(output, out_info, data_type, nodata) as writer:
+    with contextlib.ExitStack() as stack:
+        # Every output is committed only if all of them are complete (ExitStack aborts all).
+        writer = stack.enter_context(GeoTiffWriter(output, out_info, data_type, nodata))
+        extras = [stack.enter_context(GeoTiffWriter(path, replace(out_info, data_type=kind),
+                                                    kind, value))
+                  for path, kind, value in extra_outputs]
         last_row = -1
         seen_valid = False
         for block, padded in iter_blocks(ds, block_size, halo, band, monitor, dtype):
             if block.row != last_row:
-                writer.flush()
+                for w in (writer, *extras):
+                    w.flush()
                 last_row = block.row
             if require_valid and not seen_valid:
                 core = padded[halo : halo + block.height, halo : halo + block.width]
                 seen_valid = bool(np.isfinite(core).any())
-            result = crop_to_core(func(padded, block), block, scale)
-            writer.write(result, block.row * scale, block.col * scale)
+            results = func(padded, block)
+            if not extras:
+                results = (results,)
+            for w, result in zip((writer, *extras), results):
+                w.write(crop_to_core(result, block, scale), block.row * scale, block.col * scale)
         if require_valid and not seen_valid:
             raise DemError(NO_VALID_CELL)  # inside the writer: the empty file is deleted
         monitor.check()  # a cancel during the last block still leaves no output

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from core.inference import bicubic_upsample
 from core.models import normalisation_scale, read_card_items
 from core.scoring import BASELINES, block_mean, score, upsample_baseline
 from training.dataset import (
@@ -53,13 +54,13 @@ class OnnxModel:
         self.path = path
         self.card = read_card_items(str(path))
         self.family = self.card["family"]
-        self.scale = int(self.card["scales"][0])
+        self.scales = [int(s) for s in self.card["scales"]]
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         self.session = ort.InferenceSession(str(path), options,
                                             providers=["CPUExecutionProvider"])
 
-    def upscale(self, coarse: np.ndarray, coarse_cell_m: float) -> np.ndarray:
+    def upscale(self, coarse: np.ndarray, coarse_cell_m: float, scale: int) -> np.ndarray:
         norm = self.card["normalisation"]
         valid = np.isfinite(coarse)
         offset = float(coarse[valid].mean())
@@ -68,9 +69,13 @@ class OnnxModel:
         # its whole receptive field (+2), never its own zero padding.
         c = int(self.card["receptive_field"]) + 2
         padded = np.pad(coarse, c, constant_values=np.nan)
-        x = ((fill_nearest(padded) - offset) / d).astype(np.float32)[None, None]
-        fine = self.session.run(["fine"], {"coarse": x})[0][0, 0].astype(np.float64) * d + offset
-        s = self.scale
+        x = (fill_nearest(padded) - offset) / d
+        name = self.session.get_inputs()[0].name
+        if self.card["input_space"] == "upsampled":
+            x = bicubic_upsample(x, scale)
+        x = x.astype(np.float32)[None, None]
+        fine = self.session.run(["fine"], {name: x})[0][0, 0].astype(np.float64) * d + offset
+        s = scale
         fine = fine[c * s:(c + coarse.shape[0]) * s, c * s:(c + coarse.shape[1]) * s]
         mask = np.kron(valid, np.ones((s, s), bool))
         return np.where(mask, fine, np.nan)
@@ -104,10 +109,10 @@ def evaluate_file(dem: Dem, scale: int, models: list[OnnxModel], degradation: st
     for method in BASELINES:
         out[method] = score(upsample_baseline(coarse, scale, method), truth, scale, cell)
     for model in models:
-        if model.scale != scale:
+        if scale not in model.scales:
             continue
         t = time.monotonic()
-        pred = model.upscale(coarse, dem.cell_m * scale)
+        pred = model.upscale(coarse, dem.cell_m * scale, scale)
         seconds = time.monotonic() - t
         out[model.family] = {**score(pred, truth, scale, cell), "seconds": seconds,
                              "output_mp": pred.size / 1e6}

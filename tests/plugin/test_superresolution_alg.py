@@ -18,7 +18,8 @@ def model(tmp_path):
 def test_parameters_and_outputs(demsr_provider):
     alg = demsr_provider.algorithm("superresolution")
     names = {p.name() for p in alg.parameterDefinitions()}
-    assert names == {"INPUT", "SCALE", "MODEL", "MODEL_FILE", "DEVICE", "TILE_SIZE", "OUTPUT"}
+    assert names == {"INPUT", "SCALE", "MODEL", "MODEL_FILE", "DEVICE", "TILE_SIZE", "ENSEMBLE",
+                     "OUTPUT", "OUTPUT_SPREAD"}
     assert "DEVICE_USED" in {o.name() for o in alg.outputDefinitions()}
     assert alg.parameterDefinition("DEVICE").options() == ["auto", "cuda", "cpu"]
     assert alg.parameterDefinition("DEVICE").defaultValue() == 0
@@ -95,3 +96,19 @@ def test_qgis_process(mandakini, model, tmp_path, qgis_process):
     result = json.loads(proc.stdout[proc.stdout.index("{"):])
     assert result["results"]["DEVICE_USED"] == "CPUExecutionProvider"
     assert gdal.Open(out).RasterXSize == 2 * gdal.Open(mandakini).RasterXSize
+
+
+def test_ensemble_and_spread_outputs(run_alg, jacksboro, model, tmp_path):
+    plain = run_alg("demsr:superresolution", {"INPUT": jacksboro, "MODEL_FILE": model,
+                                              "OUTPUT": str(tmp_path / "plain.tif")})
+    assert not plain["OUTPUT_SPREAD"]
+    res = run_alg("demsr:superresolution", {
+        "INPUT": jacksboro, "MODEL_FILE": model, "OUTPUT": str(tmp_path / "mean.tif"),
+        "OUTPUT_SPREAD": str(tmp_path / "spread.tif")})
+    mean = gdal.Open(res["OUTPUT"]).ReadAsArray()
+    spread = gdal.Open(res["OUTPUT_SPREAD"]).ReadAsArray()
+    assert spread.shape == mean.shape
+    assert spread.min() >= 0 and spread.max() > 0
+    # The ensemble changes the result, by about the spread.
+    diff = np.abs(mean - gdal.Open(plain["OUTPUT"]).ReadAsArray())
+    assert 0 < diff.max() < 10 * spread.max()
