@@ -1,4 +1,4 @@
-"""demsr:surveyrmse — accuracy of one or more DEMs against survey points (DESIGN.md §6).
+"""demsr:surveyrmse — accuracy of one or more DEMs against survey points (docs/DESIGN.md §6).
 
 Thin: reads the points (coordinates, survey elevation) and asks QGIS which coordinate operation
 takes them to each DEM's CRS (the project's datum transformations); core.survey.assess does the
@@ -179,25 +179,32 @@ class SurveyRmseAlgorithm(DemAlgorithm):
     DISPLAY_NAME = "DEM accuracy against survey points"
     GROUP = "accuracy"
     ICON = "surveyrmse.svg"
+    SHORT = "RMSE, bias, NMAD, LE90 and more of one or more DEMs against survey points."
+    TAGS = ("accuracy", "rmse", "nmad", "le90", "validation", "survey", "gnss", "checkpoints",
+            "error", "statistics")
     HELP = (
         "Samples each DEM at survey points and reports how well it fits: residual e = DEM − "
-        "survey.<br><b>DEMs</b>: one or more rasters (band 1), each in its own CRS; the points "
-        "are reprojected to each DEM's CRS with the project's datum transformations.<br>"
-        "<b>Elevation field</b>: a numeric field with the surveyed height; empty = the "
-        "geometry's Z. NULL values are skipped and counted.<br><b>Sampling</b>: nearest cell, "
-        "bilinear (2 × 2 cell centres) or bicubic (Keys cubic convolution, a = −0.5, 4 × 4 "
-        "cells). A point is used only if its whole stencil holds valid cells; otherwise it is "
-        "skipped as outside, edge (stencil crosses the raster border) or nodata, counted in "
-        "the table and listed in the log — never silently dropped.<br><b>Statistics</b> per "
-        "DEM: N used/skipped, ME (bias), MAE, RMSE, SD (sample, n − 1), NMAD = 1.4826·median("
-        "|e − median(e)|), LE90/LE95 (90th/95th percentile of |e|, linear interpolation), "
-        "max |e|, NSSDA 95 % = 1.9600·RMSE.<br><b>Residual layer</b>: every input attribute "
-        "plus, per DEM, &lt;prefix&gt;_z (sampled value), &lt;prefix&gt;_e (residual) and "
-        "&lt;prefix&gt;_s (ok/outside/edge/nodata/no_elevation/no_position). The prefix comes "
-        "from the layer name (≤ 7 characters, so names are shapefile-safe); the table's "
-        "'prefix' column gives the mapping.<br><b>Report</b>: an HTML page with the table, "
-        "a residual histogram and an observed-vs-predicted scatter per DEM.<br>Outputs RMSE, "
-        "ME, MAE and NMAD hold the first DEM's values, for models."
+        "survey.\n"
+        "DEMS: one or more rasters (band 1), each in its own CRS; the points are reprojected to "
+        "each DEM's CRS with the project's datum transformations.\n"
+        "ELEVATION_FIELD: a numeric field with the surveyed height; empty = the geometry's Z. "
+        "NULL values are skipped and counted.\n"
+        "SAMPLING: 0 = nearest cell, 1 = bilinear (2 × 2 cell centres) or 2 = bicubic (Keys "
+        "cubic convolution, a = −0.5, 4 × 4 cells). A point is used only if its whole stencil "
+        "holds valid cells; otherwise it is skipped as outside, edge (stencil crosses the raster "
+        "border) or nodata, counted in the table and listed in the log, never silently "
+        "dropped.\n"
+        "Statistics per DEM: N used/skipped, ME (bias), MAE, RMSE, SD (sample, n − 1), NMAD = "
+        "1.4826·median(|e − median(e)|), LE90/LE95 (90th/95th percentile of |e|, linear "
+        "interpolation), max |e|, NSSDA 95 % = 1.9600·RMSE (FGDC-STD-007.3-1998).\n"
+        "OUTPUT_RESIDUALS (optional): every input attribute plus, per DEM, PREFIX_z (sampled "
+        "value), PREFIX_e (residual) and PREFIX_s (ok/outside/edge/nodata/no_elevation/"
+        "no_position). PREFIX comes from the layer name (at most 7 characters, so names are "
+        "shapefile-safe); the table's 'prefix' column gives the mapping.\n"
+        "OUTPUT_TABLE (optional): one row per DEM. OUTPUT_HTML (optional): a report with the "
+        "table, a residual histogram and an observed-vs-predicted scatter per DEM.\n"
+        "The numeric outputs RMSE, ME, MAE and NMAD hold the first DEM's values, for models; "
+        "they are returned whichever outputs are written."
     )
     METHODS = sampling.METHODS
 
