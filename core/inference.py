@@ -1,4 +1,4 @@
-"""DEM super-resolution with an ONNX network, tile by tile (DESIGN.md §3).
+"""DEM super-resolution with an ONNX network, tile by tile (docs/DESIGN.md §3).
 
 The runner knows nothing about any particular network: scales, input convention, normalisation
 and receptive field come from the model card (core.models). One onnxruntime session serves every

@@ -1,6 +1,7 @@
 """Model cards: read and check the card an ONNX file carries, and find the bundled models.
 
-A model card is the ONNX ``metadata_props`` of the file, every value a JSON string (DESIGN.md §3).
+A model card is the ONNX ``metadata_props`` of the file, every value a JSON string
+(docs/DESIGN.md §3).
 The card is read with a few lines of protobuf wire-format parsing instead of the ``onnx`` package
 or an onnxruntime session: listing the bundled models happens when QGIS loads the provider, must
 work when onnxruntime is not installed, and must not load megabytes of weights per file.
@@ -154,7 +155,8 @@ def read_card(path: str) -> ModelCard:
     if not values:
         raise DemError(
             f"'{name}' has no model card: its ONNX metadata_props are empty. A demsr model must "
-            f"record {', '.join(REQUIRED_KEYS)} (DESIGN.md §3)."
+            f"record {', '.join(REQUIRED_KEYS)} (model cards: docs/DESIGN.md, "
+            "Super-resolution)."
         )
     missing = [k for k in REQUIRED_KEYS if k not in values]
     if missing:

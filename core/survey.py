@@ -1,4 +1,4 @@
-"""Accuracy of a DEM against survey points (DESIGN.md §6).
+"""Accuracy of a DEM against survey points (docs/DESIGN.md §6).
 
 Residual e = DEM − survey (positive: the DEM is too high). Per DEM:
 

@@ -100,7 +100,7 @@ def augment(patch: np.ndarray, k: int, flip: bool) -> np.ndarray:
 
 
 def bicubic_downsample(z: np.ndarray, scale: int) -> np.ndarray:
-    """Seed 000's degradation: antialiased bicubic shrink by 1/S (MATLAB imresize-like)."""
+    """Jiao et al. (2020)'s degradation: antialiased bicubic shrink by 1/S (imresize-like)."""
     import torch
     import torch.nn.functional as F  # noqa: N812 (PyTorch's convention)
 

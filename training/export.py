@@ -4,7 +4,8 @@
         [--validation benchmarks/results/sr_validation.json]
 
 Each file ``<family>_x<S>.onnx`` has one input ``coarse`` (N, 1, H, W) and one output ``fine``
-(N, 1, H*S, W*S), both normalised as the card says, dynamic H and W, and the card of DESIGN.md §3
+(N, 1, H*S, W*S), both normalised as the card says, dynamic H and W, and the card of
+docs/DESIGN.md §3
 as JSON strings in ``metadata_props``. After writing, onnxruntime is run beside PyTorch on a real
 (or synthetic) coarse tile of odd, non-square size and the export fails if they differ by more
 than 1e-3 m.
@@ -133,7 +134,7 @@ def _export(wrapper: nn.Module, dummy: torch.Tensor, path: Path) -> None:
 
 def card(ckpt: dict, model: nn.Module, scale: int, validation: dict,
          default: bool = False) -> dict:
-    """The model card of DESIGN.md §3 (values are JSON-encoded when stored)."""
+    """The model card of docs/DESIGN.md §3 (values are JSON-encoded when stored)."""
     stages = training_stages(ckpt)
     return {
         "card_version": CARD_VERSION,
