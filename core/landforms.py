@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from osgeo import gdal, osr
+from osgeo import gdal
 
 from . import tpi as tpi_mod
 from .errors import DemError
@@ -27,6 +27,7 @@ from .progress import Monitor
 from .raster import (
     NO_VALID_CELL,
     RasterInfo,
+    geographic_cell_size_m,
     ground_pixel_size_m,
     process_blocks,
     read_info,
@@ -218,20 +219,11 @@ def row_cell_areas_km2(info: RasterInfo) -> np.ndarray:
     if not info.has_crs or not info.is_geographic:
         dx, dy = ground_pixel_size_m(info)
         return np.full(info.height, dx * dy / 1e6)
-    srs = osr.SpatialReference()
-    srs.ImportFromWkt(info.crs_wkt)
-    a = srs.GetSemiMajor()
-    inv_f = srs.GetInvFlattening()
-    e2 = 0.0 if inv_f == 0 else (2 - 1 / inv_f) / inv_f
     gt = info.geotransform
-    rad = srs.GetAngularUnits()
-    dx, dy = info.pixel_size
+    # Latitude of each row's centre, taken in the middle column.
     lat = gt[3] + gt[4] * info.width / 2 + gt[5] * (np.arange(info.height) + 0.5)
-    phi = np.radians(np.clip(lat, -89.9, 89.9))
-    w = 1 - e2 * np.sin(phi) ** 2
-    width = dx * rad * a / np.sqrt(w) * np.cos(phi)
-    height = dy * rad * a * (1 - e2) / w**1.5
-    return width * height / 1e6
+    width_m, height_m = geographic_cell_size_m(info, lat)
+    return width_m * height_m / 1e6
 
 
 def class_table(counts: np.ndarray, info: RasterInfo, scheme: str) -> list[tuple]:
