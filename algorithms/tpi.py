@@ -86,9 +86,9 @@ class TpiAlgorithm(DemAlgorithm):
         nb = core_tpi.neighbourhood(
             shape, self.parameterAsDouble(parameters, "RADIUS", context), inner, units, info)
         output = self.output_path(parameters, "OUTPUT", context)
-        standardize = self.parameterAsBoolean(parameters, "STANDARDIZE", context)
-        stats = core_tpi.tpi_raster(path, output, nb, standardize, monitor=monitor)
-        spread = 2.5 if standardize else 2.5 * stats["sd"]
+        standardise = self.parameterAsBoolean(parameters, "STANDARDIZE", context)
+        stats = core_tpi.tpi_raster(path, output, nb, standardise, monitor=monitor)
+        spread = 2.5 if standardise else 2.5 * stats["sd"]
         if context.willLoadLayerOnCompletion(output):
             styler = TpiStyler(spread)
             # Processing keeps only a pointer to the post-processor: keep the object alive.

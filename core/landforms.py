@@ -140,7 +140,7 @@ def classify_block(padded: np.ndarray, tpis: list[np.ndarray], moments: list[tpi
                    settings: Settings, cell: tuple[float, float], halo: int) -> np.ndarray:
     """Classes of the core of a padded block, given the core's raw TPI grids."""
     gradient = tpi_mod.core_of(slope_gradient(padded, *cell), halo)
-    std = [tpi_mod.standardise(t, m) for t, m in zip(tpis, moments)]
+    std = [tpi_mod.standardised(t, m) for t, m in zip(tpis, moments)]
     if settings.scheme == "landforms10":
         return classify_landforms10(std[0], std[1], gradient, settings.slope_threshold)
     return classify_slopeposition6(std[0], gradient, settings.slope_threshold)

@@ -295,7 +295,7 @@ class Moments:
         return math.sqrt(self.m2 / self.n) if self.n else float("nan")
 
 
-def standardise(values: np.ndarray, moments: Moments) -> np.ndarray:
+def standardised(values: np.ndarray, moments: Moments) -> np.ndarray:
     """(v − mean) / sd; all zeros when sd is negligible (a flat surface has no position)."""
     if moments.sd <= SD_NEGLIGIBLE:
         out = np.zeros_like(values, dtype=np.float64)
@@ -343,7 +343,7 @@ def log_moments(monitor: Monitor, label: str, m: Moments) -> None:
 
 
 def tpi_raster(
-    source: str, output: str, nb: Neighbourhood, standardize: bool = False,
+    source: str, output: str, nb: Neighbourhood, standardise: bool = False,
     block_size: int = DEFAULT_BLOCK, monitor: Monitor | None = None,
 ) -> dict:
     """TPI of a DEM file written as a Float32 GeoTIFF, block by block with a halo.
@@ -371,7 +371,7 @@ def tpi_raster(
             t = grids[0][block.row : block.row + block.height, block.col : block.col + block.width]
         else:
             t = core_of(tpi(padded, nb), halo)
-        return standardise(t, m) if standardize else t
+        return standardised(t, m) if standardise else t
 
     process_blocks(source, output, block_tpi, halo=halo, block_size=block_size,
                    data_type="Float32", nodata=-9999.0, monitor=monitor.part(0.5, 1.0))

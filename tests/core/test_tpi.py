@@ -113,8 +113,8 @@ def test_precision_at_high_elevation():
                                brute_tpi(z, "square", 4), atol=1e-9, equal_nan=True)
 
 
-@pytest.mark.parametrize("standardize", [False, True])
-def test_blocked_file_equals_whole_raster(tmp_path, standardize, monkeypatch):
+@pytest.mark.parametrize("standardise", [False, True])
+def test_blocked_file_equals_whole_raster(tmp_path, standardise, monkeypatch):
     z = dem_with_holes(61, 53, seed=7)
     info = RasterInfo(53, 61, (0, 30.0, 0, 0, 0, -30.0), UTM, nodata=-9999.0)
     src = str(tmp_path / "dem.tif")
@@ -122,13 +122,13 @@ def test_blocked_file_equals_whole_raster(tmp_path, standardize, monkeypatch):
     z32, _ = read_array(src)
     nb = tp.neighbourhood("circle", 7)
     want = tp.tpi(z32, nb)
-    if standardize:
+    if standardise:
         v = want[np.isfinite(want)]
         want = (want - v.mean()) / v.std()
     for keep_cells in (0, 10**9):  # recompute per block / keep the first pass's grids
         monkeypatch.setattr(tp, "_KEEP_CELLS", keep_cells)
         out = str(tmp_path / f"tpi{keep_cells}.tif")
-        stats = tp.tpi_raster(src, out, nb, standardize, block_size=16)
+        stats = tp.tpi_raster(src, out, nb, standardise, block_size=16)
         got, oinfo = read_array(out)
         assert oinfo.nodata == -9999.0 and oinfo.geotransform == info.geotransform
         np.testing.assert_allclose(got, want, atol=1e-5, equal_nan=True)
@@ -160,4 +160,4 @@ def test_constant_raster_standardises_to_zero():
     m = tp.Moments()
     m.add(t)
     assert m.sd == 0
-    assert np.all(tp.standardise(t, m) == 0)
+    assert np.all(tp.standardised(t, m) == 0)
