@@ -205,11 +205,13 @@ def _kernel_sum(a: np.ndarray, kernel: np.ndarray) -> np.ndarray:
         return signal.oaconvolve(a, k, mode="same")
 
 
-def _full_counts(shape: tuple[int, int], nb: Neighbourhood) -> np.ndarray:
-    """Number of in-grid window cells at each cell of a grid without nodata.
+def _full_count_table(shape: tuple[int, int], nb: Neighbourhood
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Number of in-grid window cells on a grid without nodata, as (table, rows, cols): the
+    count at (r, c) is table[rows[r], cols[c]].
 
     The count depends only on how close a cell is to each edge, so it is computed on a small
-    (2hy+1)×(2hx+1) grid of ones and spread out by index: no convolution of the full grid.
+    (2hy+1)×(2hx+1) grid of ones and addressed by index: no convolution of the full grid.
     """
     height, width = shape
     hy, hx = nb.half_y, nb.half_x
@@ -225,44 +227,99 @@ def _full_counts(shape: tuple[int, int], nb: Neighbourhood) -> np.ndarray:
     sw, cols = index(width, hx)
     small = _kernel_sum(np.ones((sh, sw)), nb.kernel()) if nb.shape != "square" else \
         np.outer(_window_sum_1d(np.ones(sh), hy, 0), _window_sum_1d(np.ones(sw), hx, 0))
-    return np.rint(small)[np.ix_(rows, cols)]
+    return np.rint(small), rows, cols
 
 
-def focal_sums(z: np.ndarray, nb: Neighbourhood, ref: float) -> tuple[np.ndarray, np.ndarray]:
-    """(sum of z − ref, number of valid cells) over the window of every cell."""
-    valid = np.isfinite(z)
-    values = np.where(valid, np.asarray(z, dtype=np.float64) - ref, 0.0)
-    all_valid = bool(valid.all())
+def _divide_by_full_counts(sums: np.ndarray, nb: Neighbourhood) -> None:
+    """sums / number of in-grid window cells, in place, for a grid without nodata.
+
+    Away from the edges every window lies whole inside the grid, so that block is divided by one
+    number; only the bands along the edges (half a window wide) read the count table. No
+    full-grid count array is built.
+    """
+    table, rows, cols = _full_count_table(sums.shape, nb)
+    height, width = sums.shape
+    hy, hx = nb.half_y, nb.half_x
+    if height <= 2 * hy + 1 or width <= 2 * hx + 1:
+        sums /= table[np.ix_(rows, cols)]
+        return
+    sums[hy : height - hy, hx : width - hx] /= table[hy, hx]
+    for band in (slice(0, hy), slice(height - hy, height)):  # top and bottom, full width
+        sums[band] /= table[np.ix_(rows[band], cols)]
+    middle = slice(hy, height - hy)
+    for band in (slice(0, hx), slice(width - hx, width)):  # left and right, between those
+        sums[middle, band] /= table[np.ix_(rows[middle], cols[band])]
+
+
+def _window_sums(values: np.ndarray, nb: Neighbourhood) -> np.ndarray:
+    """Sum of `values` (zeros outside the grid) over the window of every cell, float64."""
     if nb.shape == "square":
-        sums = _box_sum(values, nb.half_y, nb.half_x)
-        counts = _full_counts(z.shape, nb) if all_valid else \
-            _box_sum(valid.astype(np.float64), nb.half_y, nb.half_x)
-    else:
-        kernel = nb.kernel()
-        sums = _kernel_sum(values, kernel)
-        # Counts are whole numbers; rounding removes the FFT's last-bit noise.
-        counts = _full_counts(z.shape, nb) if all_valid else \
-            np.rint(_kernel_sum(valid.astype(np.float64), kernel))
-    return sums, counts
+        return _box_sum(values, nb.half_y, nb.half_x)
+    return _kernel_sum(values, nb.kernel())
+
+
+def _window_counts(valid: np.ndarray, nb: Neighbourhood) -> np.ndarray:
+    """Number of valid cells in the window of every cell (a grid with nodata)."""
+    # Counts are whole numbers; rounding removes the FFT's last-bit noise.
+    return np.rint(_window_sums(valid.astype(np.float64), nb))
 
 
 def reference_level(z: np.ndarray) -> float:
     """A level near the data (midrange of the valid values) subtracted before summing."""
-    finite = z[np.isfinite(z)]
-    if finite.size == 0:
-        return 0.0
-    return float((np.float64(finite.min()) + np.float64(finite.max())) / 2)
+    # fmin/fmax skip NaN without copying the valid cells out first.
+    with np.errstate(invalid="ignore"):
+        low, high = np.fmin.reduce(z, axis=None), np.fmax.reduce(z, axis=None)
+    if not (np.isfinite(low) and np.isfinite(high)):  # all nodata, or ±inf among the values
+        finite = z[np.isfinite(z)]
+        if finite.size == 0:
+            return 0.0
+        low, high = finite.min(), finite.max()
+    return float((np.float64(low) + np.float64(high)) / 2)
 
 
-def tpi(z: np.ndarray, nb: Neighbourhood) -> np.ndarray:
-    """TPI (float64) of every cell; NaN where z is nodata or the window holds no valid cell."""
+def _centred_values(z: np.ndarray, ref: float, valid: np.ndarray | None) -> np.ndarray:
+    """z − ref in float64 (exact for float32 elevations), 0 at nodata so that sums skip it.
+    `valid` None means every cell is valid."""
+    values = np.subtract(z, ref, dtype=np.float64)
+    if valid is not None:
+        values[~valid] = 0.0
+    return values
+
+
+def tpis(z: np.ndarray, neighbourhoods: list[Neighbourhood], dtype: type = np.float64
+         ) -> list[np.ndarray]:
+    """TPI of every cell for each neighbourhood; NaN where z is nodata or the window holds no
+    valid cell.
+
+    The grid is prepared once for all neighbourhoods (validity, reference level, centred
+    float64 values). Sums and means are float64 whatever `dtype`; the TPI is rounded to `dtype`
+    once, at the end (float32: what a Float32 grid, SAGA's included, stores).
+    """
+    z = np.asarray(z)
+    valid = np.isfinite(z)
+    all_valid = bool(valid.all())
     ref = reference_level(z)
-    sums, counts = focal_sums(z, nb, ref)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = sums / counts
-    out = (np.asarray(z, dtype=np.float64) - ref) - mean
-    out[~np.isfinite(z) | (counts == 0)] = np.nan
-    return out
+    values = _centred_values(z, ref, None if all_valid else valid)
+    grids = []
+    for nb in neighbourhoods:
+        means = _window_sums(values, nb)
+        if all_valid:
+            _divide_by_full_counts(means, nb)
+        else:
+            counts = _window_counts(valid, nb)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                np.divide(means, counts, out=means)
+        out = means if dtype == np.float64 else np.empty(z.shape, dtype)
+        np.subtract(values, means, out=out, casting="same_kind")
+        if not all_valid:
+            out[~valid | (counts == 0)] = np.nan
+        grids.append(out)
+    return grids
+
+
+def tpi(z: np.ndarray, nb: Neighbourhood, dtype: type = np.float64) -> np.ndarray:
+    """TPI of every cell (see :func:`tpis`)."""
+    return tpis(z, [nb], dtype)[0]
 
 
 # --- global statistics ------------------------------------------------------------------------
@@ -277,12 +334,15 @@ class Moments:
     m2: float = 0.0
 
     def add(self, values: np.ndarray) -> None:
-        v = values[np.isfinite(values)].astype(np.float64, copy=False)
+        finite = np.isfinite(values)
+        # Without nodata the grid is used as it is: boolean indexing would copy it.
+        v = values.ravel() if finite.all() else values[finite]
         if v.size == 0:
             return
         nb = v.size
-        mb = float(v.mean())
-        m2b = float(((v - mb) ** 2).sum())
+        mb = float(v.mean(dtype=np.float64))
+        deviations = np.subtract(v, mb, dtype=np.float64)
+        m2b = float(np.dot(deviations, deviations))
         n = self.n + nb
         delta = mb - self.mean
         self.mean += delta * nb / n
@@ -296,12 +356,14 @@ class Moments:
 
 
 def standardised(values: np.ndarray, moments: Moments) -> np.ndarray:
-    """(v − mean) / sd; all zeros when sd is negligible (a flat surface has no position)."""
+    """(v − mean) / sd in float64; all zeros when sd is negligible (a flat surface has no
+    position)."""
     if moments.sd <= SD_NEGLIGIBLE:
         out = np.zeros_like(values, dtype=np.float64)
         out[np.isnan(values)] = np.nan
         return out
-    return (values - moments.mean) / moments.sd
+    # float64 even for float32 values (NumPy 1.x would keep float32 − Python float in float32).
+    return (np.asarray(values, dtype=np.float64) - moments.mean) / moments.sd
 
 
 def core_of(padded: np.ndarray, halo: int) -> np.ndarray:
@@ -310,22 +372,23 @@ def core_of(padded: np.ndarray, halo: int) -> np.ndarray:
 
 def tpi_moments(
     source: str, neighbourhoods: list[Neighbourhood], block_size: int = DEFAULT_BLOCK,
-    monitor: Monitor | None = None, keep: bool = False,
+    monitor: Monitor | None = None, keep: bool = False, dtype: type = np.float64,
 ) -> tuple[list[Moments], list[np.ndarray] | None]:
     """First pass: global TPI statistics of each neighbourhood over the valid raster.
 
-    With `keep`, the TPI grids themselves are returned as well (for rasters small enough to hold
-    in memory), so the second pass does not compute them again; the values are the same ones
-    either way, block by block.
+    The TPI is computed as `dtype` (see :func:`tpis`) and the statistics are those of these
+    values. With `keep`, the TPI grids themselves are returned as well (for rasters small enough
+    to hold in memory), so the second pass does not compute them again; the values are the same
+    ones either way, block by block.
     """
     monitor = monitor or Monitor()
     info = read_info(source)
     halo = max(nb.halo for nb in neighbourhoods)
     moments = [Moments() for _ in neighbourhoods]
-    grids = [np.empty((info.height, info.width)) for _ in neighbourhoods] if keep else None
+    grids = [np.empty((info.height, info.width), dtype) for _ in neighbourhoods] if keep else None
     for block, padded in iter_blocks(source, block_size, halo, monitor=monitor):
-        for k, nb in enumerate(neighbourhoods):
-            t = core_of(tpi(padded, nb), halo)
+        for k, t in enumerate(tpis(padded, neighbourhoods, dtype)):
+            t = core_of(t, halo)
             moments[k].add(t)
             if grids is not None:
                 grids[k][block.row : block.row + block.height,

@@ -161,3 +161,37 @@ def test_constant_raster_standardises_to_zero():
     m.add(t)
     assert m.sd == 0
     assert np.all(tp.standardised(t, m) == 0)
+
+
+def test_tpis_of_several_windows_equal_one_at_a_time_and_round_once_to_float32():
+    z = dem_with_holes(30, 34, seed=4)
+    nbs = [tp.neighbourhood("circle", 2), tp.neighbourhood("square", 3),
+           tp.neighbourhood("annulus", 6, 2)]
+    together = tp.tpis(z, nbs)
+    single32 = tp.tpis(z, nbs, np.float32)
+    for nb, t, t32 in zip(nbs, together, single32):
+        np.testing.assert_array_equal(t, tp.tpi(z, nb))
+        np.testing.assert_allclose(t, brute_tpi(z, nb.shape, nb.radius, nb.inner), atol=1e-8,
+                                   equal_nan=True)
+        assert t32.dtype == np.float32
+        np.testing.assert_array_equal(t32, t.astype(np.float32))  # float64 sums, one rounding
+
+
+def test_moments_merged_over_blocks_equal_numpy():
+    rng = np.random.default_rng(2)
+    values = rng.normal(3.5, 2.0, (40, 50)).astype(np.float32)
+    values[rng.random(values.shape) < 0.1] = np.nan
+    m = tp.Moments()
+    for rows in (slice(0, 7), slice(7, 8), slice(8, 40)):  # uneven blocks, one without NaN
+        m.add(values[rows])
+    v = values[np.isfinite(values)].astype(np.float64)
+    assert m.n == v.size
+    assert m.mean == pytest.approx(v.mean(), rel=1e-13)
+    assert m.sd == pytest.approx(v.std(), rel=1e-12)
+
+
+def test_reference_level_is_the_midrange_of_valid_cells():
+    z = np.array([[np.nan, 120.5, 7.25], [3000.0, np.nan, 64.0]], dtype=np.float32)
+    assert tp.reference_level(z) == (7.25 + 3000.0) / 2
+    assert tp.reference_level(np.full((2, 2), np.nan)) == 0.0
+    assert tp.reference_level(np.array([1.0, np.inf, 5.0, -np.inf])) == 3.0  # ±inf are nodata
