@@ -299,6 +299,8 @@ class GeoTiffWriter:
             f"PREDICTOR={predictor}",
             # IF_SAFER switches to BigTIFF whenever a compressed file might pass 4 GB.
             "BIGTIFF=IF_SAFER",
+            # Tiles are compressed on every core when they are flushed (same bytes as one thread).
+            "NUM_THREADS=ALL_CPUS",
         ]
         try:
             ds = gdal.GetDriverByName("GTiff").Create(
