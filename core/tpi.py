@@ -426,6 +426,60 @@ def standardised(values: np.ndarray, moments: Moments) -> np.ndarray:
     return (np.asarray(values, dtype=np.float64) - moments.mean) / moments.sd
 
 
+def standardised_float32(values: np.ndarray, moments: Moments) -> np.ndarray:
+    """Standardised values as a Float32 grid stores them: float64 arithmetic, then rounded.
+
+    SAGA keeps its TPI and standardised TPI grids in float32; classifying these rounded values
+    (not the float64 ones) is what makes the classes agree with SAGA's cell for cell where a
+    value lies within a float32 rounding of a class boundary.
+    """
+    with np.errstate(over="ignore"):  # ±inf in, ±inf out (for the bound search)
+        return standardised(values, moments).astype(np.float32)
+
+
+_SIGN32 = 1 << 31
+
+
+def _float32_order_key(x: float) -> int:
+    """An integer that orders float32 values as the values themselves (−inf … −0, +0 … +inf)."""
+    bits = int(np.float32(x).view(np.uint32))
+    return (~bits & 0xFFFFFFFF) if bits & _SIGN32 else bits | _SIGN32
+
+
+def _float32_of_order_key(key: int) -> np.float32:
+    bits = key & ~_SIGN32 if key & _SIGN32 else ~key & 0xFFFFFFFF
+    return np.uint32(bits).view(np.float32)
+
+
+def float32_tpi_bound(moments: Moments, level: float, strict: bool = False) -> float:
+    """The largest float32 TPI t whose stored standardised value (:func:`standardised_float32`)
+    is ≤ `level` (< `level` when `strict`); −inf when no t is, +inf when every t is.
+
+    For a float32 TPI grid this turns comparisons of standardised values into comparisons of
+    the TPI itself, exactly, ties included: std ≤ c ⇔ t ≤ bound(c), std < c ⇔ t ≤ bound(c,
+    strict), std ≥ c ⇔ t > bound(c, strict), std > c ⇔ t > bound(c). The standardised value is a
+    non-decreasing function of t, so the bound is found by bisection over the ordered float32
+    values (at most 32 steps), evaluating the very function the grid would be put through.
+    """
+
+    def below(key: int) -> bool:
+        std = standardised_float32(np.array([_float32_of_order_key(key)]), moments)[0]
+        return bool(std < level) if strict else bool(std <= level)
+
+    low, high = _float32_order_key(-np.inf), _float32_order_key(np.inf)
+    if below(high):
+        return math.inf
+    if not below(low):
+        return -math.inf
+    while high - low > 1:  # below(low) holds, below(high) does not
+        middle = (low + high) // 2
+        if below(middle):
+            low = middle
+        else:
+            high = middle
+    return float(_float32_of_order_key(low))
+
+
 def core_of(padded: np.ndarray, halo: int) -> np.ndarray:
     return padded[halo : padded.shape[0] - halo, halo : padded.shape[1] - halo] if halo else padded
 
