@@ -199,19 +199,20 @@ def test_too_small_and_empty(tmp_path):
 # --- the fast path (float32 TPI, class bounds on the raw TPI) against explicit standardising ---
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "..", "data")
+DATA_TESTS = os.path.join(os.path.dirname(__file__), "data")
 MANDAKINI = os.path.join(DATA, "mandakini_srtm90_utm44.tif")
 JACKSBORO = os.path.join(DATA, "jacksboro_fault_srtm3.tif")
 
 
-def explicit_classes(z, s, cell):
-    """The straightforward way: float32 TPI grids (what a Float32 grid and SAGA hold), each
-    standardised explicitly with numpy's mean and population sd and rounded to float32 like the
-    grid that would store it, then DESIGN §5's rules one cell at a time on slope in degrees."""
+def explicit_classes(z, s, cell, stored=np.float32):
+    """The straightforward way: TPI grids stored as `stored` (float32: what a Float32 grid and
+    SAGA hold), each standardised explicitly with numpy's mean and population sd and stored the
+    same way, then DESIGN §5's rules one cell at a time on slope in degrees."""
     std = []
     for nb in s.neighbourhoods:
-        t = tp.tpi(z, nb).astype(np.float32)
+        t = tp.tpi(z, nb).astype(stored)
         v = t[np.isfinite(t)].astype(np.float64)
-        std.append(((t.astype(np.float64) - v.mean()) / v.std()).astype(np.float32))
+        std.append(((t.astype(np.float64) - v.mean()) / v.std()).astype(stored))
     slope = slope_degrees(z, *cell)
     out = np.zeros(z.shape, np.uint8)
     for (r, c), v in np.ndenumerate(z):
@@ -308,3 +309,26 @@ def test_float32_bound_is_the_last_value_on_its_side(mean, sd):
         below = inside < level if strict else inside <= level
         assert below.tolist() == [True, False]
         assert b == pytest.approx(mean + level * sd, rel=1e-6, abs=1e-6 * sd)
+
+
+def checkerboard_dem(n=100):
+    """±10 m checkerboard on 500 m plus a millimetre-scale integer-hash ripple (the same values
+    on every machine): most standardised TPIs cluster near ±1, so float rounding decides."""
+    i, j = np.mgrid[0:n, 0:n]
+    ripple = ((i * 73856093) ^ (j * 19349663)) & 0xFFFF
+    return (500 + 10.0 * (-1.0) ** (i + j) + 3e-3 * (ripple / 65535.0 - 0.5)).astype(np.float32)
+
+
+def test_classes_equal_saga_where_float32_rounding_decides():
+    # SAGA 8.5's classes of checkerboard_dem() (20 m cells, radii 40 / 60 m), recorded once with
+    # saga_cmd ta_morphometry 19 (command stored in the file).
+    saga = np.load(os.path.join(DATA_TESTS, "saga_landforms_checkerboard.npz"))["classes"]
+    z = checkerboard_dem()
+    info = RasterInfo(100, 100, (500000, 20.0, 0, 5000000, 0, -20.0), UTM)
+    s = lf.Settings(tp.neighbourhood("circle", 40.0, 0, "map units", info),
+                    tp.neighbourhood("circle", 60.0, 0, "map units", info))
+    np.testing.assert_array_equal(lf.classify_array(z, s, info), saga)
+    np.testing.assert_array_equal(explicit_classes(z, s, (20.0, 20.0)), saga)
+    # The same rules on float64 grids put a few cells on the other side of a boundary: what
+    # SAGA does here depends on its float32 grids.
+    assert np.count_nonzero(explicit_classes(z, s, (20.0, 20.0), np.float64) != saga) >= 1
