@@ -3,22 +3,36 @@
 Algorithms stay thin: read parameters, call `core`, hand back layers. Errors the core raises
 for bad input (DemError) reach the user as a QgsProcessingException with the same message.
 """
+import configparser
 import os
 
 from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingFeedback,
+    QgsProcessingParameterEnum,
+    QgsVectorFileWriter,
 )
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from ..core.errors import Cancelled, DemError
 from ..core.progress import Monitor
-from ..core.raster import RasterInfo, read_info
+from ..core.raster import RasterInfo, read_info, remove_raster
 
-ICONS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "icons")
-STYLES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "styles")
+PLUGIN_DIR = os.path.dirname(os.path.dirname(__file__))
+ICONS = os.path.join(PLUGIN_DIR, "icons")
+STYLES = os.path.join(PLUGIN_DIR, "styles")
+
+
+def _homepage() -> str:
+    # One place for the project's address: metadata.txt, which the plugin repository reads too.
+    meta = configparser.ConfigParser()
+    meta.read(os.path.join(PLUGIN_DIR, "metadata.txt"), encoding="utf-8")
+    return meta.get("general", "homepage", fallback="").rstrip("/")
+
+
+HOMEPAGE = _homepage()
 
 GROUPS = {
     "upscaling": "Upscaling",
@@ -55,7 +69,9 @@ class DemAlgorithm(QgsProcessingAlgorithm):
     ALG_ID = ""
     DISPLAY_NAME = ""
     GROUP = "terrain"
-    HELP = ""
+    SHORT = ""  # one line for the toolbox tooltip
+    HELP = ""  # plain text; a newline starts a paragraph in the help panel and the terminal
+    TAGS = ()
     ICON = "demsr.svg"
 
     def tr(self, text):
@@ -76,6 +92,16 @@ class DemAlgorithm(QgsProcessingAlgorithm):
     def shortHelpString(self):  # noqa: N802 (QGIS's name)
         return self.tr(self.HELP)
 
+    def shortDescription(self):  # noqa: N802 (QGIS's name)
+        return self.tr(self.SHORT)
+
+    def tags(self):
+        return [self.tr(t) for t in ("dem", "elevation", *self.TAGS)]
+
+    def helpUrl(self):  # noqa: N802 (QGIS's name)
+        # docs/algorithms.md has one "## demsr:<id>" section per algorithm.
+        return f"{HOMEPAGE}/blob/main/docs/algorithms.md#demsr{self.ALG_ID}" if HOMEPAGE else ""
+
     def icon(self):
         return QIcon(self.svgIconPath())
 
@@ -85,6 +111,18 @@ class DemAlgorithm(QgsProcessingAlgorithm):
 
     def createInstance(self):  # noqa: N802 (QGIS's name)
         return type(self)()
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS's name)
+        # QGIS 3.22 answers a wrong option with a bare "Incorrect parameter value for X"; say
+        # which values are accepted, in the form the command-line help prints them.
+        for definition in self.parameterDefinitions():
+            if not isinstance(definition, QgsProcessingParameterEnum):
+                continue
+            value = parameters.get(definition.name())
+            if value is None or definition.checkValueIsAcceptable(value, context):
+                continue
+            return False, enum_message(definition, value)
+        return super().checkParameterValues(parameters, context)
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS's name)
         monitor = FeedbackMonitor(feedback)
@@ -102,8 +140,11 @@ class DemAlgorithm(QgsProcessingAlgorithm):
 
     # Helpers for subclasses -------------------------------------------------------------
 
-    def input_dem(self, parameters, name, context, monitor: Monitor) -> tuple[str, RasterInfo]:
-        """Path and georeferencing of a raster parameter, with the checks every DEM gets."""
+    def input_dem(self, parameters, name, context, monitor: Monitor,
+                  no_crs_note: str = "") -> tuple[str, RasterInfo]:
+        """Path and georeferencing of a raster parameter, with the checks every DEM gets.
+
+        `no_crs_note` says what a missing CRS means for this algorithm's distances."""
         layer = self.parameterAsRasterLayer(parameters, name, context)
         if layer is None or not layer.isValid():
             raise QgsProcessingException(f"Could not load the raster given as {name}.")
@@ -114,12 +155,64 @@ class DemAlgorithm(QgsProcessingAlgorithm):
         if not info.has_crs:
             monitor.warn(
                 f"{layer.name()} has no coordinate reference system: the output carries none "
-                "either, and distances are taken in cell units."
+                f"either.{' ' + no_crs_note if no_crs_note else ''}"
             )
         return path, info
+
+    def style_on_load(self, context, output: str, styler) -> None:
+        """Have `styler` style the output layer when QGIS loads it (desktop runs only)."""
+        if context.willLoadLayerOnCompletion(output):
+            keep_until_used(styler)
+            context.layerToLoadOnCompletionDetails(output).setPostProcessor(styler)
+
+    def new_file_destination(self, parameters, name, context) -> str:
+        """The file a destination parameter will create, when it is a file that does not exist
+        yet (so this run may delete it on failure); "" for memory layers, existing files and
+        unset optional outputs."""
+        if not parameters.get(name):
+            return ""
+        path = self.parameterAsOutputLayer(parameters, name, context) or ""
+        path = path.split("|", 1)[0]
+        if not path or path.startswith("memory:") or os.path.exists(path):
+            return ""
+        return path
+
+    def discard_outputs(self, rasters=(), files=()) -> None:
+        """Remove what a failed run wrote: rasters it created and files from
+        new_file_destination (a shapefile with its side files)."""
+        for path in rasters:
+            remove_raster(path)
+        for path in files:
+            if not path or not os.path.exists(path):
+                continue
+            if path.lower().endswith(".shp"):
+                QgsVectorFileWriter.deleteShapeFile(path)
+            else:
+                os.remove(path)
 
     def output_path(self, parameters, name, context) -> str:
         path = self.parameterAsOutputLayer(parameters, name, context)
         if not path:
             raise QgsProcessingException(f"No output path was given for {name}.")
         return path
+
+
+def enum_message(definition, value) -> str:
+    """'NAME: 'x' is not an accepted value; use 0 (square), 1 (circle) or 2 (annulus).'"""
+    choices = [f"{i} ({option})" for i, option in enumerate(definition.options())]
+    listed = ", ".join(choices[:-1]) + f" or {choices[-1]}" if len(choices) > 1 else choices[0]
+    return (f"{definition.name()}: '{value}' is not an accepted value; use the option's number: "
+            f"{listed}.")
+
+
+# Post-processors run after the algorithm object that made them is gone; a Python reference
+# keeps each alive until it has styled its layer, and no longer.
+_PENDING_STYLERS = set()
+
+
+def keep_until_used(styler) -> None:
+    _PENDING_STYLERS.add(styler)
+
+
+def used(styler) -> None:
+    _PENDING_STYLERS.discard(styler)

@@ -21,8 +21,10 @@ block size.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 from osgeo import gdal
@@ -43,6 +45,10 @@ from .raster import (
 from .terrain import steeper_than
 
 SCHEMES = ("landforms10", "slopeposition6")
+SCHEME_TITLES = {
+    "landforms10": "TPI landform class (Weiss 2001, ten classes)",
+    "slopeposition6": "TPI slope position (Weiss 2001, six classes)",
+}
 BLOCK = 1024
 
 # code: (name, (r, g, b)). Landform colours are SAGA's lookup table, so maps look alike.
@@ -155,7 +161,8 @@ class Settings:
 
 
 def metric_cell(info: RasterInfo | None) -> tuple[float, float]:
-    """Cell size in metres for the slope (cell units when there is no CRS)."""
+    """Cell size in metres for the slope (the geotransform's units when there is no CRS; 1 × 1
+    without georeferencing at all)."""
     if info is None:
         return 1.0, 1.0
     return ground_pixel_size_m(info)
@@ -243,27 +250,33 @@ def landforms_raster(source: str, output: str, settings: Settings, block_size: i
     for label, nb in zip(("small", "large"), (settings.small, settings.large)):
         tpi_mod.check_fits(nb, info.height, info.width, label=f"{label} neighbourhood")
         monitor.info(f"{label.capitalize()} neighbourhood: {nb.describe()}.")
+    cell = metric_cell(info)
     if not info.has_crs:
-        monitor.warn("No CRS: slope is computed with cells taken as 1 × 1 units.")
-    cell_info = info if info.has_crs else None
+        monitor.warn(
+            f"No CRS: the slope takes the cell size in the geotransform's units "
+            f"({cell[0]:g} × {cell[1]:g}) to be the units of the elevations."
+        )
     n_codes = len(CLASSES[settings.scheme]) + 1
+    # The legend goes into the file before it takes its final name (see process_blocks).
+    legend = functools.partial(write_legend, scheme=settings.scheme)
     if info.width * info.height <= _IN_MEMORY_CELLS:
         z, _ = read_array(source)
         monitor.report(0.1)
-        codes, moments = _classify_whole(z, settings, cell_info, monitor)
+        codes, moments = _classify_whole(z, settings, info, monitor)
         del z
         monitor.report(0.8)
-        write_array(output, codes, info, "Byte", 0, monitor.part(0.8, 1.0))
+        write_array(output, codes, info, "Byte", 0, monitor.part(0.8, 1.0), decorate=legend)
         counts = row_class_counts(codes, n_codes)
     else:
-        counts, moments = _landforms_blocked(source, output, info, settings, block_size, monitor)
-    write_legend(output, settings.scheme)
+        counts, moments = _landforms_blocked(source, output, info, settings, cell, legend,
+                                             block_size, monitor)
     rows = class_table(counts, info, settings.scheme)
     total = {code: cells for code, _, cells, _, _ in rows}
     return {"counts": total, "rows": rows, "moments": moments}
 
 
 def _landforms_blocked(source: str, output: str, info: RasterInfo, settings: Settings,
+                       cell: tuple[float, float], decorate: Callable[[gdal.Dataset], None],
                        block_size: int, monitor: Monitor
                        ) -> tuple[np.ndarray, list[tpi_mod.Moments]]:
     """The two blocked passes of :func:`landforms_raster`: (per-row class counts, moments)."""
@@ -273,7 +286,6 @@ def _landforms_blocked(source: str, output: str, info: RasterInfo, settings: Set
                                          np.float32)
     _log_and_check(monitor, nbs, moments)
     bounds = [class_bounds(m, boundaries_of(settings)) for m in moments]
-    cell = metric_cell(info if info.has_crs else None)
     # Second pass: with the TPI grids kept from the first pass only the slope needs a halo;
     # otherwise every block recomputes its TPI with the large radius as halo.
     halo = 1 if grids is not None else settings.halo
@@ -292,7 +304,8 @@ def _landforms_blocked(source: str, output: str, info: RasterInfo, settings: Set
         return codes
 
     process_blocks(source, output, block_classes, halo=halo, block_size=block_size,
-                   data_type="Byte", nodata=0, monitor=monitor.part(0.5, 1.0))
+                   data_type="Byte", nodata=0, monitor=monitor.part(0.5, 1.0),
+                   decorate=decorate)
     return counts, moments
 
 
@@ -329,14 +342,16 @@ def class_table(counts: np.ndarray, info: RasterInfo, scheme: str) -> list[tuple
     return rows
 
 
-def write_legend(path: str, scheme: str) -> None:
-    """Colour table, category names and a raster attribute table, so any GIS reads the legend.
+def write_legend(target: str | gdal.Dataset, scheme: str) -> None:
+    """Colour table, class names and a raster attribute table, so any GIS reads the legend.
 
-    The colour table lives in the TIFF; GDAL keeps category names and the attribute table in the
-    .aux.xml beside it (GeoTIFF has no tag for them).
+    `target` is an open dataset (the writer's, before it takes its final name) or a path.
+    The colour table and the class names as band metadata (CLASS_<code>) live in the TIFF
+    itself, so a copied .tif keeps them; GDAL 3.6 keeps category names and the attribute table,
+    which most GIS read the legend from, only in the .aux.xml beside it.
     """
     classes = CLASSES[scheme]
-    ds = gdal.Open(path, gdal.GA_Update)
+    ds = gdal.Open(target, gdal.GA_Update) if isinstance(target, str) else target
     band = ds.GetRasterBand(1)
     colours = gdal.ColorTable()
     colours.SetColorEntry(0, (0, 0, 0, 0))
@@ -348,6 +363,8 @@ def write_legend(path: str, scheme: str) -> None:
     for code, (name, _) in classes.items():
         names[code] = name
     band.SetCategoryNames(names)
+    band.SetMetadata({f"CLASS_{code}": name for code, (name, _) in classes.items()})
+    band.SetDescription(SCHEME_TITLES[scheme])
     rat = gdal.RasterAttributeTable()
     rat.CreateColumn("Value", gdal.GFT_Integer, gdal.GFU_MinMax)
     rat.CreateColumn("Class", gdal.GFT_String, gdal.GFU_Name)
@@ -360,7 +377,8 @@ def write_legend(path: str, scheme: str) -> None:
             rat.SetValueAsInt(i, 2 + j, value)
     band.SetDefaultRAT(rat)
     ds.SetMetadata({"DEMSR_SCHEME": scheme})
-    ds = None
+    if isinstance(target, str):
+        ds = None  # closing writes the file and its .aux.xml
 
 
 def percent_check(rows: list[tuple]) -> float:

@@ -227,8 +227,9 @@ def bundled_families(models_dir: str = MODELS_DIR) -> tuple[list[str], str | Non
 
 
 def bundled_model(family: str, scale: int, models_dir: str = MODELS_DIR) -> ModelCard:
-    """The bundled model of `family` for `scale` (``models/<family>_x<S>.onnx`` by contract,
-    though any file of that family whose card lists the scale is accepted)."""
+    """The bundled model of `family` for `scale`: ``models/<family>_x<S>.onnx`` when the family
+    has one file per scale, else any file of the family whose card lists the scale (a network
+    whose weights serve every scale ships as one ``models/<family>.onnx``)."""
     cards = [c for c in bundled_cards(models_dir) if c.family == family]
     if not cards:
         expected = os.path.join(models_dir, f"{family}_x{scale}.onnx")

@@ -6,10 +6,14 @@ memory stays bounded by the block size whatever the raster size.
 """
 from __future__ import annotations
 
+import contextlib
+import glob
 import math
 import os
+import socket
+import uuid
 from dataclasses import dataclass, replace
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 from osgeo import gdal, osr
@@ -260,11 +264,67 @@ def default_nodata(info: RasterInfo, data_type: str) -> float:
     raise DemError(f"An integer output ({data_type}) needs an explicit nodata value.")
 
 
-class GeoTiffWriter:
-    """A tiled, compressed GeoTIFF written block by block; deleted if the writing fails.
+PARTIAL_TAG = ".partial-"
 
-    Use as a context manager: an exception inside the block (cancellation included) removes the
-    partial file, so no half-written output is ever left behind.
+
+def partial_path(path: str) -> str:
+    """A temporary name for `path` in the same folder (so the final rename is atomic), hidden,
+    and unique to this host and process: two runs never write the same temporary file."""
+    folder, name = os.path.split(os.path.abspath(path))
+    token = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    return os.path.join(folder, f".{name}{PARTIAL_TAG}{token}")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_partials(path: str) -> list[str]:
+    """Delete temporaries of `path` left by killed runs on this host (their process is gone).
+
+    Temporaries of live processes and of other hosts (a shared folder) are left alone; nobody
+    reads them, so at worst they cost disk until the next run on their own host."""
+    folder, name = os.path.split(os.path.abspath(path))
+    prefix = f".{name}{PARTIAL_TAG}{socket.gethostname()}-"
+    removed = []
+    for candidate in glob.glob(os.path.join(glob.escape(folder), glob.escape(prefix) + "*")):
+        pid_text = candidate[len(os.path.join(folder, prefix)):].split("-", 1)[0]
+        if candidate.endswith(".aux.xml") or not pid_text.isdigit():
+            continue
+        if not _pid_alive(int(pid_text)):
+            remove_raster(candidate)
+            removed.append(candidate)
+    return removed
+
+
+def commit_partial(partial: str, path: str) -> None:
+    """Move a finished temporary raster (and its .aux.xml) into place under `path`.
+
+    The raster itself is renamed last and in one step, so `path` is either the old file, absent,
+    or the complete new one. An old side-car of `path` is removed first: it describes the old
+    raster (class names, statistics) and would otherwise be read as the new one's."""
+    for suffix in (".aux.xml", ".ovr"):
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
+    if os.path.exists(partial + ".aux.xml"):
+        os.replace(partial + ".aux.xml", path + ".aux.xml")
+    os.replace(partial, path)
+
+
+class GeoTiffWriter:
+    """A tiled, compressed GeoTIFF written block by block under a temporary name in the output
+    folder, renamed to its final name only when it is complete.
+
+    Use as a context manager: on success the file is closed and moved into place; an exception
+    inside the block (cancellation included) deletes the temporary file. A run that is killed
+    (SIGTERM, SIGKILL, power loss) leaves at most a hidden `.NAME.partial-…` file, which the next
+    writer of the same output on this host deletes; never a partial raster under the final name.
     """
 
     TILE = 256
@@ -278,16 +338,14 @@ class GeoTiffWriter:
         self.data_type = data_type
         self.nodata = default_nodata(info, data_type) if nodata is None else float(nodata)
         self._dtype = _NUMPY_TYPES[data_type]
+        check_writable(self.path)
+        remove_stale_partials(self.path)
+        self.partial = partial_path(self.path)
         self._ds = self._create()
         self._band = self._ds.GetRasterBand(1)
         self._band.SetNoDataValue(self.nodata)
 
     def _create(self) -> gdal.Dataset:
-        folder = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(folder):
-            raise DemError(f"Cannot write '{self.path}': the folder '{folder}' does not exist.")
-        if not os.access(folder, os.W_OK):
-            raise DemError(f"Cannot write '{self.path}': the folder is not writable.")
         predictor = "3" if self.data_type.startswith("Float") else "2"
         if self.data_type == "Byte":
             predictor = "1"
@@ -304,7 +362,7 @@ class GeoTiffWriter:
         ]
         try:
             ds = gdal.GetDriverByName("GTiff").Create(
-                self.path, self.info.width, self.info.height, 1, _GDAL_TYPES[self.data_type],
+                self.partial, self.info.width, self.info.height, 1, _GDAL_TYPES[self.data_type],
                 options,
             )
         except RuntimeError as err:
@@ -324,22 +382,32 @@ class GeoTiffWriter:
         # Writing dirty tiles out bounds memory by the block size instead of GDAL's cache.
         self._ds.FlushCache()
 
-    def set_metadata(self, items: dict[str, str]) -> None:
-        self._ds.SetMetadata({k: str(v) for k, v in items.items()})
-
     @property
-    def band(self) -> gdal.Band:
-        return self._band
+    def dataset(self) -> gdal.Dataset:
+        """The open dataset, for what belongs in the file besides pixels (colour table, names)."""
+        return self._ds
 
-    def close(self) -> None:
+    def _close(self) -> None:
         if self._ds is not None:
             self._ds.FlushCache()
             self._band = None
             self._ds = None
 
+    def close(self) -> None:
+        """Finish the file and move it into place under its final name."""
+        if self._ds is None:
+            return
+        self._close()
+        try:
+            commit_partial(self.partial, self.path)
+        except OSError as err:
+            remove_raster(self.partial)
+            raise DemError(f"Cannot write '{self.path}': {err}") from err
+
     def abort(self) -> None:
-        self.close()
-        remove_raster(self.path)
+        """Drop the temporary file; the final name is left as it was."""
+        self._close()
+        remove_raster(self.partial)
 
     def __enter__(self) -> GeoTiffWriter:
         return self
@@ -349,6 +417,17 @@ class GeoTiffWriter:
             self.close()
         else:
             self.abort()
+
+
+def check_writable(path: str) -> None:
+    """DemError unless a file can be created at `path` (its folder exists and is writable)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise DemError(f"Cannot write '{path}': the folder '{folder}' does not exist.")
+    if not os.access(folder, os.W_OK):
+        raise DemError(f"Cannot write '{path}': the folder '{folder}' is not writable.")
+    if os.path.isdir(path):
+        raise DemError(f"Cannot write '{path}': it is a folder.")
 
 
 def remove_raster(path: str) -> None:
@@ -389,6 +468,8 @@ def process_blocks(
     monitor: Monitor | None = None,
     dtype: type | None = None,
     require_valid: bool = False,
+    decorate: Callable[[gdal.Dataset], None] | None = None,
+    extra_outputs: Sequence[tuple[str, str, float | None]] = (),
 ) -> RasterInfo:
     """Apply `func` to every halo-padded block of `source` and write the results to `output`.
 
@@ -396,33 +477,52 @@ def process_blocks(
     raster and on nodata) and returns either the core or the padded block's result, `scale`
     times larger in each direction. Returns the output's RasterInfo. A cancelled or failed run
     leaves no output file. With `require_valid`, an input without a single valid cell is a
-    DemError (and no file) instead of an all-nodata layer.
+    DemError (and no file) instead of an all-nodata layer. `decorate(dataset)` runs on the
+    finished output before it takes its final name (colour tables, class names), so a run that
+    dies in between leaves no undecorated raster behind either. With `extra_outputs` (path,
+    data type, nodata) `func` returns one result per output, the main one first; all outputs
+    share the grid and are committed together.
     """
     monitor = monitor or Monitor()
     ds = open_raster(source)
     info = read_info(ds, band)
     out_info = replace(info.scaled(scale), band_count=1, data_type=data_type)
-    with GeoTiffWriter(output, out_info, data_type, nodata) as writer:
+    with contextlib.ExitStack() as stack:
+        # Every output is committed only if all of them are complete (ExitStack aborts all).
+        writer = stack.enter_context(GeoTiffWriter(output, out_info, data_type, nodata))
+        extras = [stack.enter_context(GeoTiffWriter(path, replace(out_info, data_type=kind),
+                                                    kind, value))
+                  for path, kind, value in extra_outputs]
         last_row = -1
         seen_valid = False
         for block, padded in iter_blocks(ds, block_size, halo, band, monitor, dtype):
             if block.row != last_row:
-                writer.flush()
+                for w in (writer, *extras):
+                    w.flush()
                 last_row = block.row
             if require_valid and not seen_valid:
                 core = padded[halo : halo + block.height, halo : halo + block.width]
                 seen_valid = bool(np.isfinite(core).any())
-            result = crop_to_core(func(padded, block), block, scale)
-            writer.write(result, block.row * scale, block.col * scale)
+            results = func(padded, block)
+            if not extras:
+                results = (results,)
+            for w, result in zip((writer, *extras), results):
+                w.write(crop_to_core(result, block, scale), block.row * scale, block.col * scale)
         if require_valid and not seen_valid:
             raise DemError(NO_VALID_CELL)  # inside the writer: the empty file is deleted
+        monitor.check()  # a cancel during the last block still leaves no output
+        if decorate is not None:
+            decorate(writer.dataset)
         out_info = replace(out_info, nodata=writer.nodata)
     return out_info
 
 
 def write_array(path: str, values: np.ndarray, info: RasterInfo, data_type: str = "Float32",
-                nodata: float | None = None, monitor: Monitor | None = None) -> RasterInfo:
-    """Write a whole array (NaN = nodata) with `info`'s georeferencing, in blocks."""
+                nodata: float | None = None, monitor: Monitor | None = None,
+                decorate: Callable[[gdal.Dataset], None] | None = None) -> RasterInfo:
+    """Write a whole array (NaN = nodata) with `info`'s georeferencing, in blocks.
+    `decorate(dataset)` runs before the file takes its final name, as in :func:`process_blocks`.
+    """
     monitor = monitor or Monitor()
     out_info = replace(info, width=values.shape[1], height=values.shape[0], band_count=1,
                        data_type=data_type)
@@ -434,5 +534,8 @@ def write_array(path: str, values: np.ndarray, info: RasterInfo, data_type: str 
                 block.row, block.col,
             )
             monitor.report((block.index + 1) / block.count)
+        monitor.check()  # a cancel during the last block still leaves no output
+        if decorate is not None:
+            decorate(writer.dataset)
         out_info = replace(out_info, nodata=writer.nodata)
     return out_info

@@ -350,7 +350,7 @@ def test_runner_reads_the_card_and_tiles_like_whole_file_inference(tiny_run, tmp
     raster.write_array(src, dem.z, info)
     inference.superresolve(src, out, 2, model_file=str(path), device="cpu", tile_size=24)
     tiled, _ = raster.read_array(out)
-    whole = OnnxModel(path, threads=1).upscale(dem.z.astype(np.float64), 90.0)
+    whole = OnnxModel(path, threads=1).upscale(dem.z.astype(np.float64), 90.0, 2)
     assert np.nanmax(np.abs(tiled - whole)) < PARITY_TOLERANCE_M
 
 
