@@ -1,4 +1,4 @@
-"""demsr:attraction — attraction-model sub-pixel upscaling (seed 003, DESIGN.md §4)."""
+"""demsr:attraction — sub-pixel upscaling by the spatial attraction model."""
 from qgis.core import (
     QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
@@ -10,10 +10,12 @@ from qgis.core import (
 from ..core import attraction as core_attraction
 from .base import DemAlgorithm
 from .engine import add_engine_parameter, engine_of, run_chunked
+from .styling import DemStyler
 
 NEIGHBOURHOODS = list(core_attraction.NEIGHBOURHOODS)
 ASSIGNMENTS = list(core_attraction.ASSIGNMENTS)
-ASSIGNMENT_LABELS = ["max attraction (seed 003)", "attraction-weighted mean (with the centre cell)"]
+ASSIGNMENT_LABELS = ["max attraction (the paper's rule)",
+                     "attraction-weighted mean (with the centre cell)"]
 
 # The mode that measured best in benchmarks/bench_attraction.py (results/attraction.md).
 DEFAULT_NEIGHBOURHOOD = core_attraction.DEFAULT_NEIGHBOURHOOD
@@ -26,17 +28,22 @@ class AttractionAlgorithm(DemAlgorithm):
     DISPLAY_NAME = "Attraction-model upscaling"
     GROUP = "upscaling"
     ICON = "attraction.svg"
+    SHORT = "Splits each cell into SCALE × SCALE sub-pixels valued by the neighbours' attraction."
+    TAGS = ("attraction model", "sub-pixel", "upscaling", "downscaling", "resample", "srtm")
     HELP = (
         "Splits every cell into SCALE × SCALE sub-pixels that the neighbouring cells 'attract' "
-        "(seed 003): neighbour k attracts a sub-pixel with A = z_k / d_k, d_k the distance from "
+        "(Mokarram and Hojati 2018, Landform classification using a sub-pixel spatial "
+        "attraction model to increase spatial resolution of digital elevation model (DEM), "
+        "Egyptian Journal of Remote Sensing and Space Sciences 21): neighbour k attracts a "
+        "sub-pixel with A = z_k / d_k, d_k the distance from "
         "the sub-pixel centre to the neighbour's centre in cells (SCALE 2: 0.7906 to an edge "
         "neighbour, 1.0607 to a corner).\n\n"
-        "NEIGHBOURHOOD: touching (neighbours whose square meets the sub-pixel's; inner "
-        "sub-pixels keep the cell's value), quadrant (the 3 neighbours of the sub-pixel's "
+        "NEIGHBOURHOOD: 0 = touching (neighbours whose square meets the sub-pixel's; inner "
+        "sub-pixels keep the cell's value), 1 = quadrant (the 3 neighbours of the sub-pixel's "
         "quarter of the cell; 5 on an axis, 8 for the centre sub-pixel of an odd SCALE), "
-        "surrounding (all 8). For SCALE 2 touching and quadrant are the same.\n"
-        "ASSIGNMENT: max attraction (the seed's rule: the sub-pixel takes the value of the "
-        "neighbour with the highest attraction; ties go to the nearer neighbour) or the "
+        "2 = surrounding (all 8). For SCALE 2 touching and quadrant are the same.\n"
+        "ASSIGNMENT: 0 = max attraction (the paper's rule: the sub-pixel takes the value of the "
+        "neighbour with the highest attraction; ties go to the nearer neighbour) or 1 = the "
         "attraction-weighted mean Σ(z/d)/Σ(1/d) over the neighbourhood plus the cell itself "
         "(at its own distance from the sub-pixel).\n"
         "PRESERVE_MEAN: shift each block of sub-pixels so that it averages back to the input "
@@ -50,13 +57,13 @@ class AttractionAlgorithm(DemAlgorithm):
         "4 GB."
     )
     RANKING = (
-        "Measured (benchmarks/results/attraction.md: DESIGN §7 protocol, input = block means of "
-        "5 real SRTM DEMs; RMSE in m at SCALE 2 / 3 / 4, lower is better): Lanczos 5.79 / 9.92 "
+        "Measured (input = block means of 5 real SRTM DEMs, scored against the DEMs themselves; "
+        "RMSE in m at SCALE 2 / 3 / 4, lower is better): Lanczos 5.79 / 9.92 "
         "/ 14.25; bicubic 6.48 / 10.98 / 15.66; quadrant + weighted mean + preserve mean (the "
         "default) 6.97 / 11.45 / 16.74; bilinear 8.61 / 13.44 / 19.10; nearest 14.24 / 21.93 / "
-        "28.65; the seed's max attraction (touching) 29.99 / 35.83 / 40.16, or 16.80 / 29.07 / "
+        "28.65; the paper's max attraction (touching) 29.99 / 35.83 / 40.16, or 16.80 / 29.07 / "
         "34.65 with the mean preserved. The attraction model beats nearest and bilinear but not "
-        "bicubic or Lanczos; the seed's own rule is worse than nearest (it always hands a "
+        "bicubic or Lanczos; the paper's own rule is worse than nearest (it always hands a "
         "sub-pixel a neighbour's value, never the cell's own)."
     )
 
@@ -93,7 +100,8 @@ class AttractionAlgorithm(DemAlgorithm):
             run_chunked("attraction", path, output, {
                 "scale": scale, "neighbourhood": neighbourhood, "assignment": assignment,
                 "preserve_mean": preserve}, engine, monitor)
-            return {"OUTPUT": output}
-        core_attraction.upscale_file(
-            path, output, scale, neighbourhood, assignment, preserve, monitor=monitor)
+        else:
+            core_attraction.upscale_file(
+                path, output, scale, neighbourhood, assignment, preserve, monitor=monitor)
+        self.style_on_load(context, output, DemStyler())
         return {"OUTPUT": output}

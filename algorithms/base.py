@@ -3,22 +3,39 @@
 Algorithms stay thin: read parameters, call `core`, hand back layers. Errors the core raises
 for bad input (DemError) reach the user as a QgsProcessingException with the same message.
 """
+import configparser
+import contextlib
 import os
 
 from qgis.core import (
+    QgsCoordinateReferenceSystem,
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingFeedback,
+    QgsProcessingParameterEnum,
+    QgsVectorFileWriter,
 )
+from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from ..core.errors import Cancelled, DemError
 from ..core.progress import Monitor
-from ..core.raster import RasterInfo, read_info
+from ..core.raster import RasterInfo, read_info, remove_raster
 
-ICONS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "icons")
-STYLES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "styles")
+PLUGIN_DIR = os.path.dirname(os.path.dirname(__file__))
+ICONS = os.path.join(PLUGIN_DIR, "icons")
+STYLES = os.path.join(PLUGIN_DIR, "styles")
+
+
+def _homepage() -> str:
+    # One place for the project's address: metadata.txt, which the plugin repository reads too.
+    meta = configparser.ConfigParser()
+    meta.read(os.path.join(PLUGIN_DIR, "metadata.txt"), encoding="utf-8")
+    return meta.get("general", "homepage", fallback="").rstrip("/")
+
+
+HOMEPAGE = _homepage()
 
 GROUPS = {
     "upscaling": "Upscaling",
@@ -55,7 +72,9 @@ class DemAlgorithm(QgsProcessingAlgorithm):
     ALG_ID = ""
     DISPLAY_NAME = ""
     GROUP = "terrain"
-    HELP = ""
+    SHORT = ""  # one line for the toolbox tooltip
+    HELP = ""  # plain text; a newline starts a paragraph in the help panel and the terminal
+    TAGS = ()
     ICON = "demsr.svg"
 
     def tr(self, text):
@@ -76,6 +95,16 @@ class DemAlgorithm(QgsProcessingAlgorithm):
     def shortHelpString(self):  # noqa: N802 (QGIS's name)
         return self.tr(self.HELP)
 
+    def shortDescription(self):  # noqa: N802 (QGIS's name)
+        return self.tr(self.SHORT)
+
+    def tags(self):
+        return [self.tr(t) for t in ("dem", "elevation", *self.TAGS)]
+
+    def helpUrl(self):  # noqa: N802 (QGIS's name)
+        # docs/algorithms.md has one "## demsr:<id>" section per algorithm.
+        return f"{HOMEPAGE}/blob/main/docs/algorithms.md#demsr{self.ALG_ID}" if HOMEPAGE else ""
+
     def icon(self):
         return QIcon(self.svgIconPath())
 
@@ -85,6 +114,18 @@ class DemAlgorithm(QgsProcessingAlgorithm):
 
     def createInstance(self):  # noqa: N802 (QGIS's name)
         return type(self)()
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS's name)
+        # QGIS 3.22 answers a wrong option with a bare "Incorrect parameter value for X"; say
+        # which values are accepted, in the form the command-line help prints them.
+        for definition in self.parameterDefinitions():
+            if not isinstance(definition, QgsProcessingParameterEnum):
+                continue
+            value = parameters.get(definition.name())
+            if value is None or definition.checkValueIsAcceptable(value, context):
+                continue
+            return False, enum_message(definition, value)
+        return super().checkParameterValues(parameters, context)
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS's name)
         monitor = FeedbackMonitor(feedback)
@@ -102,8 +143,11 @@ class DemAlgorithm(QgsProcessingAlgorithm):
 
     # Helpers for subclasses -------------------------------------------------------------
 
-    def input_dem(self, parameters, name, context, monitor: Monitor) -> tuple[str, RasterInfo]:
-        """Path and georeferencing of a raster parameter, with the checks every DEM gets."""
+    def input_dem(self, parameters, name, context, monitor: Monitor,
+                  no_crs_note: str = "") -> tuple[str, RasterInfo]:
+        """Path and georeferencing of a raster parameter, with the checks every DEM gets.
+
+        `no_crs_note` says what a missing CRS means for this algorithm's distances."""
         layer = self.parameterAsRasterLayer(parameters, name, context)
         if layer is None or not layer.isValid():
             raise QgsProcessingException(f"Could not load the raster given as {name}.")
@@ -114,12 +158,121 @@ class DemAlgorithm(QgsProcessingAlgorithm):
         if not info.has_crs:
             monitor.warn(
                 f"{layer.name()} has no coordinate reference system: the output carries none "
-                "either, and distances are taken in cell units."
+                f"either.{' ' + no_crs_note if no_crs_note else ''}"
             )
         return path, info
+
+    def style_on_load(self, context, output: str, styler) -> None:
+        """Have `styler` style the output layer when QGIS loads it (desktop runs only)."""
+        if context.willLoadLayerOnCompletion(output):
+            keep_until_used(styler)
+            context.layerToLoadOnCompletionDetails(output).setPostProcessor(styler)
+
+    def new_file_destination(self, parameters, name, context) -> str:
+        """The file a destination parameter will create, when it is a file that does not exist
+        yet (so this run may delete it on failure); "" for memory layers, existing files and
+        unset optional outputs."""
+        if not parameters.get(name):
+            return ""
+        path = self.parameterAsOutputLayer(parameters, name, context) or ""
+        path = path.split("|", 1)[0]
+        if not path or path.startswith("memory:") or os.path.exists(path):
+            return ""
+        return path
+
+    def discard_outputs(self, rasters=(), files=()) -> None:
+        """Remove what a failed run wrote: rasters it created and files from
+        new_file_destination (a shapefile with its side files)."""
+        for path in rasters:
+            remove_raster(path)
+        for path in files:
+            if not path or not os.path.exists(path):
+                continue
+            if path.lower().endswith(".shp"):
+                QgsVectorFileWriter.deleteShapeFile(path)
+            else:
+                os.remove(path)
 
     def output_path(self, parameters, name, context) -> str:
         path = self.parameterAsOutputLayer(parameters, name, context)
         if not path:
             raise QgsProcessingException(f"No output path was given for {name}.")
         return path
+
+
+def enum_message(definition, value) -> str:
+    """'NAME: 'x' is not an accepted value; use 0 (square), 1 (circle) or 2 (annulus).'"""
+    choices = [f"{i} ({option})" for i, option in enumerate(definition.options())]
+    listed = ", ".join(choices[:-1]) + f" or {choices[-1]}" if len(choices) > 1 else choices[0]
+    return (f"{definition.name()}: '{value}' is not an accepted value; use the option's number: "
+            f"{listed}.")
+
+
+# Post-processors run after the algorithm object that made them is gone; a Python reference
+# keeps each alive until it has styled its layer, and no longer.
+_PENDING_STYLERS = set()
+
+
+def keep_until_used(styler) -> None:
+    _PENDING_STYLERS.add(styler)
+
+
+def used(styler) -> None:
+    _PENDING_STYLERS.discard(styler)
+
+
+class OutputFiles:
+    """The outputs one run creates, for all-or-nothing results: create every output before
+    the work starts (`sink`, `file`), write them inside `all_or_nothing()`, and a failed or
+    cancelled run removes every file it created.
+
+    The sinks are held here and deleted at the end, because QGIS finishes a file sink only when
+    the sink object is deleted."""
+
+    def __init__(self, alg: DemAlgorithm, parameters, context):
+        self._alg, self._parameters, self._context = alg, parameters, context
+        self._sinks = []
+        self._paths = []
+
+    def sink(self, name: str, what: str, fields, wkb_type,
+             crs=None) -> tuple:
+        """(sink, destination) of a feature sink parameter; (None, None) when not asked for.
+        `what` names the output in messages."""
+        new_file = self._alg.new_file_destination(self._parameters, name, self._context)
+        try:
+            sink, dest = self._alg.parameterAsSink(
+                self._parameters, name, self._context, fields, wkb_type,
+                crs or QgsCoordinateReferenceSystem())
+        except QgsProcessingException as err:
+            raise QgsProcessingException(f"Cannot create {what} ({name}): {err}") from err
+        if sink is None:
+            return None, None
+        self._sinks.append(sink)
+        # asked before the sink exists (some drivers, CSV, write only on closing); a layer
+        # added to a dataset ("path|layername=…") may share the file with others: kept
+        if new_file and "|" not in dest:
+            self._paths.append(dest)
+        return sink, dest
+
+    def file(self, path: str) -> str:
+        """Register a file this run is going to write: removed again if the run fails, unless
+        it existed before (this run did not create it)."""
+        if not os.path.exists(path):
+            self._paths.append(path)
+        return path
+
+    @contextlib.contextmanager
+    def all_or_nothing(self):
+        try:
+            yield self
+        except BaseException:
+            self.close()
+            self._alg.discard_outputs(files=self._paths)
+            raise
+        self.close()
+
+    def close(self) -> None:
+        """Finish every sink now (references to them may still be held by a traceback)."""
+        for sink in self._sinks:
+            sip.delete(sink)
+        self._sinks.clear()

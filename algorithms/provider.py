@@ -1,4 +1,4 @@
-"""The `demsr` Processing provider: every algorithm of DESIGN.md §2 registers here."""
+"""The `demsr` Processing provider: every algorithm of docs/DESIGN.md §2 registers here."""
 import os
 
 from qgis.core import QgsProcessingProvider

@@ -1,8 +1,5 @@
 """demsr:tpi — topographic position index with square, circle or annulus neighbourhoods."""
-import os
-
 from qgis.core import (
-    QgsProcessingLayerPostProcessorInterface,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
     QgsProcessingParameterNumber,
@@ -11,32 +8,20 @@ from qgis.core import (
 )
 
 from ..core import tpi as core_tpi
-from .base import STYLES, DemAlgorithm
+from .base import DemAlgorithm
 from .engine import add_engine_parameter, engine_of, run_chunked
+from .styling import TpiStyler
 
 SHAPES = list(core_tpi.SHAPES)
 UNITS = list(core_tpi.UNITS)
-_STYLERS = []
 
 
-class TpiStyler(QgsProcessingLayerPostProcessorInterface):
-    """Applies the diverging TPI ramp, spread over ±2.5 sd of the result, once the layer loads."""
-
-    def __init__(self, spread: float):
-        super().__init__()
-        self.spread = spread
-
-    def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS's name)
-        if layer is None or not layer.isValid():
-            return
-        layer.loadNamedStyle(os.path.join(STYLES, "tpi.qml"))
-        renderer = layer.renderer()
-        if hasattr(renderer, "setClassificationMin") and self.spread > 0:
-            ramp = renderer.shader().rasterShaderFunction().sourceColorRamp()
-            renderer.setClassificationMin(-self.spread)
-            renderer.setClassificationMax(self.spread)
-            renderer.createShader(ramp.clone() if ramp else None)
-        layer.triggerRepaint()
+def no_crs_note(units: str) -> str:
+    """What radii mean on a raster without CRS (shared by TPI and landforms)."""
+    if units == "cells":
+        return "Radii are in cells."
+    return ("Radii in map units are taken in the geotransform's own units, whatever they are "
+            "(no CRS says); give them in cells if that is not what you mean.")
 
 
 class TpiAlgorithm(DemAlgorithm):
@@ -44,6 +29,8 @@ class TpiAlgorithm(DemAlgorithm):
     DISPLAY_NAME = "Topographic position index (TPI)"
     GROUP = "terrain"
     ICON = "tpi.svg"
+    SHORT = "Elevation minus the mean of a square, circle or annulus around each cell."
+    TAGS = ("tpi", "topographic position index", "geomorphology", "terrain", "relief")
     HELP = (
         "TPI = elevation minus the mean elevation of the neighbourhood (Guisan et al. 1999, "
         "Weiss 2001). Positive on ridges, negative in valleys, near 0 on flats and even slopes.\n\n"
@@ -56,7 +43,11 @@ class TpiAlgorithm(DemAlgorithm):
         "grid are averaged. The cost per cell does not depend on the radius.\n"
         "STANDARDIZE: (TPI − mean) / sd over the whole valid raster (population sd, SAGA's "
         "convention); a flat raster (sd = 0) gives 0 everywhere.\n"
-        "Output: Float32 GeoTIFF, nodata −9999."
+        "Output: Float32 GeoTIFF, nodata −9999.\n"
+        "Without a CRS, map units are the geotransform's own units.\n"
+        "Guisan, Weiss and Weiss (1999), GLM versus CCA spatial modeling of plant species "
+        "distribution, Plant Ecology 143. Weiss (2001), Topographic position and landforms "
+        "analysis, poster, ESRI User Conference, San Diego."
     )
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS's name)
@@ -77,9 +68,9 @@ class TpiAlgorithm(DemAlgorithm):
         add_engine_parameter(self)
 
     def run_core(self, parameters, context, monitor):
-        path, info = self.input_dem(parameters, "INPUT", context, monitor)
         shape = SHAPES[self.parameterAsEnum(parameters, "SHAPE", context)]
         units = UNITS[self.parameterAsEnum(parameters, "UNITS", context)]
+        path, info = self.input_dem(parameters, "INPUT", context, monitor, no_crs_note(units))
         inner = self.parameterAsDouble(parameters, "INNER_RADIUS", context)
         if inner > 0 and shape != "annulus":
             monitor.warn("INNER_RADIUS only applies to the annulus; it is ignored.")
@@ -88,19 +79,15 @@ class TpiAlgorithm(DemAlgorithm):
         nb = core_tpi.neighbourhood(
             shape, self.parameterAsDouble(parameters, "RADIUS", context), inner, units, info)
         output = self.output_path(parameters, "OUTPUT", context)
-        standardize = self.parameterAsBoolean(parameters, "STANDARDIZE", context)
+        standardise = self.parameterAsBoolean(parameters, "STANDARDIZE", context)
         engine = engine_of(self, parameters, context)
         if engine:
             stats = run_chunked("tpi", path, output, {
                 "radius": self.parameterAsDouble(parameters, "RADIUS", context),
                 "inner_radius": inner, "shape": shape, "units": units,
-                "standardize": standardize}, engine, monitor).stats
+                "standardize": standardise}, engine, monitor).stats
         else:
-            stats = core_tpi.tpi_raster(path, output, nb, standardize, monitor=monitor)
-        spread = 2.5 if standardize else 2.5 * stats["sd"]
-        if context.willLoadLayerOnCompletion(output):
-            styler = TpiStyler(spread)
-            # Processing keeps only a pointer to the post-processor: keep the object alive.
-            _STYLERS.append(styler)
-            context.layerToLoadOnCompletionDetails(output).setPostProcessor(styler)
+            stats = core_tpi.tpi_raster(path, output, nb, standardise, monitor=monitor)
+        spread = 2.5 if standardise else 2.5 * stats["sd"]
+        self.style_on_load(context, output, TpiStyler(spread))
         return {"OUTPUT": output}

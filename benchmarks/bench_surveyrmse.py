@@ -1,9 +1,11 @@
 """Benchmark of demsr:surveyrmse's core: 1,000,000 survey points against three 3601 × 3601 DEMs.
 
-What is timed: core.sampling.sample_raster + core.survey.compare for every DEM (opening the
-file, sorting the points by block, reading the blocks, interpolating, all statistics) — the
-work the algorithm does once it holds the point arrays. Reading features from QGIS and
-reprojecting is not part of it (it is the same for any sampler).
+What is timed: core.survey.assess, the very function demsr:surveyrmse calls once it holds the
+point arrays: for every DEM opening the file, sorting the points by block (one plan for DEMs on
+the same grid), reading the blocks, interpolating, all statistics and the log. Points in the
+DEMs' CRS; one more row gives the same points in WGS84 UTM zone 10N, so the timing includes
+reprojecting them (once, for the three DEMs). Reading features from QGIS and writing the
+outputs are not part of it.
 
 Beside it, QGIS's own chain on the same data: native:rastersampling (nearest cell) →
 native:fieldcalculator (e, |e|, e²) → qgis:basicstatisticsforfields (ME/median from e, MAE from
@@ -11,8 +13,8 @@ native:fieldcalculator (e, |e|, e²) → qgis:basicstatisticsforfields (ME/media
 DEM and extrapolated linearly to all points and DEMs (both steps are linear in the number of
 points; stated in the results).
 
-The machine's 2 cores are shared with a background CPU training job: every figure is the
-minimum of --repeats runs (the least disturbed one), with the OS page cache warm.
+The machine's 2 cores are shared with other jobs: every figure is the minimum of --repeats
+runs (the least disturbed one), with the OS page cache warm.
 
     .venv/bin/python benchmarks/bench_surveyrmse.py [--points 1000000] [--qgis-points 100000]
 """
@@ -30,10 +32,11 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from core import sampling, survey  # noqa: E402
-from core.raster import read_array, write_array  # noqa: E402
+from core import reproject, sampling, survey  # noqa: E402
+from core.raster import read_array, read_info, write_array  # noqa: E402
 
 SOURCE = "/work/shared/data/dem/train/N48W125_srtm.tif"
+UTM = "EPSG:32610"  # UTM zone 10N holds the source tile (123-126° W)
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
 
 
@@ -65,13 +68,13 @@ def make_points(n: int, seed: int = 0):
     return x, y, np.where(np.isfinite(observed), observed, 0.0)
 
 
-def time_core(dems, x, y, observed, method, repeats):
+def time_core(dems, x, y, observed, method, repeats, points_crs):
+    """survey.assess, exactly as demsr:surveyrmse calls it (DemSource per DEM, its file CRS)."""
+    sources = [survey.DemSource(path) for path in dems]
     times, stats = [], None
     for _ in range(repeats):
         t0 = time.perf_counter()
-        # sample_rasters: what the algorithm does (one plan for DEMs on the same grid)
-        out = [survey.compare(smp, observed).stats
-               for smp in sampling.sample_rasters(dems, x, y, method)]
+        out = [c.stats for c in survey.assess(sources, x, y, observed, method, points_crs)]
         times.append(time.perf_counter() - t0)
         stats = out
     return min(times), times, stats
@@ -140,18 +143,19 @@ def main():
 
     dems = [SOURCE] + derived_copies(args.tmp)
     x, y, observed = make_points(args.points)
+    dem_crs = read_info(SOURCE).crs_wkt
     results = {
-        "what": "core.sampling.sample_raster + core.survey.compare, all statistics, "
-                f"{args.points} points x {len(dems)} DEMs of 3601 x 3601",
+        "what": "core.survey.assess (what demsr:surveyrmse calls): sampling and all "
+                f"statistics, {args.points} points x {len(dems)} DEMs of 3601 x 3601",
         "dems": dems,
         "points": args.points,
         "repeats": args.repeats,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-                   "shared with a background CPU training job; minimum of repeats",
+                   "shared with other jobs; minimum of repeats",
         "core": {},
     }
     for method in sampling.METHODS:
-        best, all_times, stats = time_core(dems, x, y, observed, method, args.repeats)
+        best, all_times, stats = time_core(dems, x, y, observed, method, args.repeats, dem_crs)
         results["core"][method] = {
             "seconds_min": round(best, 3), "seconds_all": [round(t, 3) for t in all_times],
             "per_dem": [{"rmse": round(s.rmse, 4), "me": round(s.me, 4), "nmad": round(s.nmad, 4),
@@ -159,13 +163,23 @@ def main():
         }
         print(f"core {method}: min {best:.3f} s of {[round(t, 3) for t in all_times]}",
               flush=True)
+    # The same points handed over in UTM 10N: assess reprojects them once for the three DEMs.
+    ux, uy = reproject.reproject_points(x, y, dem_crs, UTM)
+    best, all_times, stats = time_core(dems, ux, uy, observed, "bilinear", args.repeats, UTM)
+    results["core_reprojected"] = {
+        "points_crs": UTM, "method": "bilinear",
+        "seconds_min": round(best, 3), "seconds_all": [round(t, 3) for t in all_times],
+        "rmse_first_dem": round(stats[0].rmse, 4), "n_used_first_dem": stats[0].n_used,
+    }
+    print(f"core bilinear, points in {UTM}: min {best:.3f} s of "
+          f"{[round(t, 3) for t in all_times]}", flush=True)
     if not args.no_qgis:
         n = min(args.qgis_points, args.points)
         best, all_times, steps, res = time_qgis_chain(SOURCE, x[:n], y[:n], observed[:n],
                                                       max(1, args.repeats - 1))
         factor = (args.points / n) * len(dems)
-        core_nearest = survey.compare(
-            sampling.sample_raster(SOURCE, x[:n], y[:n], "nearest"), observed[:n]).stats
+        core_nearest = survey.assess([survey.DemSource(SOURCE)], x[:n], y[:n], observed[:n],
+                                     "nearest", dem_crs)[0].stats
         results["qgis_chain"] = {
             "chain": "native:rastersampling -> native:fieldcalculator x3 (e, |e|, e^2) -> "
                      "qgis:basicstatisticsforfields x3",
@@ -198,12 +212,17 @@ def markdown(r: dict) -> str:
              f"{r['points']:,} points against {len(r['dems'])} DEMs of 3601 × 3601 cells "
              f"(`{os.path.basename(r['dems'][0])}` and two derived Float32 copies). "
              f"{r['machine']} ({r['repeats']} repeats; load average 1/5/15 min at the end "
-             f"{r.get('load_average_1_5_15_min_at_end')}). Timed: sampling (plan + block reads"
-             " + interpolation) and every statistic, per DEM; points already in the DEM's CRS.",
+             f"{r.get('load_average_1_5_15_min_at_end')}). Timed: `core.survey.assess`, the "
+             "function demsr:surveyrmse calls: sampling (plan + block reads + interpolation) "
+             "and every statistic, per DEM; points already in the DEMs' CRS unless stated.",
              "",
              "| sampler + statistics | seconds (min) | all runs |", "| --- | ---: | --- |"]
     for m, v in r["core"].items():
         lines.append(f"| core, {m} | {v['seconds_min']:.3f} | {v['seconds_all']} |")
+    rp = r.get("core_reprojected")
+    if rp:
+        lines.append(f"| core, {rp['method']}, points in {rp['points_crs']} (reprojected once) "
+                     f"| {rp['seconds_min']:.3f} | {rp['seconds_all']} |")
     q = r.get("qgis_chain")
     if q:
         lines.append(f"| QGIS chain, {q['points_timed']:,} points × 1 DEM (measured) | "

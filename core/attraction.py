@@ -1,4 +1,5 @@
-"""Attraction-model sub-pixel upscaling (seed 003, DESIGN.md §4), vectorised over the raster.
+"""Attraction-model sub-pixel upscaling (Mokarram and Hojati 2018; docs/DESIGN.md §4),
+vectorised over the raster.
 
 Each coarse cell P (value z0) is split into S × S sub-pixels p_ab. A neighbour P_k of the 3 × 3
 window attracts p_ab with A_k = z_k / d_k, d_k being the distance from the sub-pixel centre to
@@ -17,13 +18,13 @@ centre; neighbour (di, dj) has its centre at (2S·dj, 2S·di).
 
 Assignment:
 
-- ``max_attraction`` (the seed): p_ab takes the value of the neighbour with the highest A_k.
+- ``max_attraction`` (the paper): p_ab takes the value of the neighbour with the highest A_k.
   Ties: the nearer neighbour wins; among equally near ones the higher value (equal attraction at
   equal distance means equal elevation, so this only settles float rounding). A sub-pixel whose
   neighbourhood is empty or all nodata keeps z0.
 - ``weighted_mean``: p_ab = (z0/d0 + Σ z_k/d_k) / (1/d0 + Σ 1/d_k) over the neighbourhood plus the
   centre cell, d0 being the distance from the sub-pixel centre to P's own centre, measured like
-  every other distance. That is the continuous reading of the seed's equation (4): every cell of
+  every other distance. That is the continuous reading of the paper's equation (4): every cell of
   the window, the centre included, pulls with weight 1/d, no free parameter is added, and as
   d0 → 0 (the centre sub-pixel for odd S) the value tends to z0, which is what that sub-pixel
   gets. An inverse-distance mean is exact on a constant surface and keeps p_ab between the window's
@@ -32,7 +33,7 @@ Assignment:
 Negative elevations: z / d is not an attraction when z < 0 (a deeper neighbour would attract
 *less* the nearer it is). The max rule therefore ranks (z_k − m) / d_k with m = min(0, the lowest
 valid value of the 3 × 3 window). Where the window has no negative value m = 0 and this is the
-seed's rule exactly; where it has, every shifted value is ≥ 0 and "higher and nearer attracts
+paper's rule exactly; where it has, every shifted value is ≥ 0 and "higher and nearer attracts
 more" holds again; m is continuous in the data, so results do not jump when a value crosses 0.
 The weighted mean needs no such care: it is shift-invariant (adding c to every z adds c to p_ab).
 
@@ -66,7 +67,7 @@ from .raster import DEFAULT_BLOCK, Block, GeoTiffWriter, RasterInfo, process_blo
 
 NEIGHBOURHOODS = ("touching", "quadrant", "surrounding")
 ASSIGNMENTS = ("max_attraction", "weighted_mean")
-# The mode that measured best under DESIGN §7 (benchmarks/results/attraction.md), chosen on
+# The mode that measured best under docs/DESIGN.md §7 (benchmarks/results/attraction.md), chosen on
 # files that the reported ranking does not use.
 DEFAULT_NEIGHBOURHOOD = "quadrant"
 DEFAULT_ASSIGNMENT = "weighted_mean"

@@ -1,4 +1,4 @@
-"""DEM super-resolution with an ONNX network, tile by tile (DESIGN.md §3).
+"""DEM super-resolution with an ONNX network, tile by tile (docs/DESIGN.md §3).
 
 The runner knows nothing about any particular network: scales, input convention, normalisation
 and receptive field come from the model card (core.models). One onnxruntime session serves every
@@ -22,6 +22,7 @@ import math
 import os
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 
@@ -31,13 +32,42 @@ from scipy import ndimage
 
 from . import raster
 from .errors import DemError
+from .kernels import keys_kernel
 from .models import ModelCard, bundled_families, bundled_model, read_card, require_scale
 from .progress import Monitor
 
 DEVICES = ("auto", "cuda", "cpu")
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
-INSTALL_HINT = "install onnxruntime: pip install onnxruntime"
+INSTALL_STEPS = {
+    "linux": (
+        "install it for the Python QGIS runs on: in a terminal, python3 -m pip install --user "
+        "--break-system-packages onnxruntime \"numpy<2\" (Debian and Ubuntu refuse a plain "
+        "pip install into the system Python; --user keeps it in your home folder and numpy<2 "
+        "keeps the system's numpy, which QGIS and GDAL are built against), then restart QGIS"
+    ),
+    "win32": (
+        "install it into QGIS's Python: open the OSGeo4W Shell from the Start menu (as "
+        "administrator when QGIS is installed for all users) and run python -m pip install "
+        "onnxruntime, then restart QGIS"
+    ),
+    "darwin": (
+        "install it into the Python inside QGIS.app: in QGIS's Python console run "
+        "import sys; print(sys.prefix), then in a terminal run <that folder>/bin/python3 -m pip "
+        "install --user onnxruntime, and restart QGIS"
+    ),
+}
+
+
+def install_hint(platform: str = sys.platform) -> str:
+    """How to install onnxruntime on this platform, where QGIS's Python differs the most."""
+    key = "win32" if platform.startswith("win") else platform if platform in INSTALL_STEPS \
+        else "linux"
+    return (f"Super-resolution needs the Python package onnxruntime (onnxruntime-gpu for an "
+            f"NVIDIA GPU); {INSTALL_STEPS[key]}.")
+
+
+INSTALL_HINT = install_hint()
 
 MIN_TILE = 8
 MAX_TILE = 2048
@@ -62,7 +92,7 @@ def _ort():
     try:
         import onnxruntime
     except ImportError as err:
-        raise DemError(f"onnxruntime is not installed; {INSTALL_HINT}") from err
+        raise DemError(f"onnxruntime is not installed. {INSTALL_HINT}") from err
     return onnxruntime
 
 
@@ -215,19 +245,6 @@ def open_session(card: ModelCard, device: str = "auto", threads: int = 0,
 # Numbers -----------------------------------------------------------------------------------
 
 
-KEYS_A = -0.5  # Keys' cubic convolution parameter, as GDAL's and MATLAB's bicubic
-
-
-def keys_cubic(d: float, a: float = KEYS_A) -> float:
-    """Keys' cubic convolution kernel at distance d (in coarse cells)."""
-    d = abs(d)
-    if d <= 1.0:
-        return (a + 2) * d**3 - (a + 3) * d**2 + 1
-    if d < 2.0:
-        return a * d**3 - 5 * a * d**2 + 8 * a * d - 4 * a
-    return 0.0
-
-
 def bicubic_phase_taps(scale: int) -> np.ndarray:
     """Taps (scale, 5) over coarse cells k−2..k+2 for each fine sub-cell i of coarse cell k.
 
@@ -236,7 +253,7 @@ def bicubic_phase_taps(scale: int) -> np.ndarray:
     constant offsets pass through unchanged (the networks' offset-equivariance relies on it).
     The training networks build their fixed upsampling front from these same taps.
     """
-    taps = np.array([[keys_cubic((i + 0.5) / scale - 0.5 - (j - 2)) for j in range(5)]
+    taps = np.array([[keys_kernel((i + 0.5) / scale - 0.5 - (j - 2)) for j in range(5)]
                      for i in range(scale)])
     return taps / taps.sum(axis=1, keepdims=True)
 
@@ -275,8 +292,11 @@ class Plan:
 
 
 def plan_tiles(card: ModelCard, scale: int, info: raster.RasterInfo, provider: str,
-               tile_size: int = 0) -> Plan:
-    """Halo from the receptive field; tile size from free memory and model cost unless given."""
+               tile_size: int = 0, passes: int = 1) -> Plan:
+    """Halo from the receptive field; tile size from free memory and model cost unless given.
+
+    `passes` network runs per tile (8 for the self-ensemble) shrink CPU tiles accordingly, so a
+    tile still takes a few seconds and cancel stays prompt."""
     rf = card.receptive_field
     context = rf + 2  # +2: cards round the receptive field; a cell more costs nothing visible
     halo = context + math.ceil(math.sqrt(2) * rf) + 1
@@ -295,7 +315,7 @@ def plan_tiles(card: ModelCard, scale: int, info: raster.RasterInfo, provider: s
         max_px = budget / per_px
         macs = float(card.extra.get("macs_per_output_mp", 0)) / 1e6  # per output pixel
         if macs > 0:
-            max_px = min(max_px, CPU_SECONDS_PER_TILE * CPU_MACS_PER_SECOND / macs)
+            max_px = min(max_px, CPU_SECONDS_PER_TILE * CPU_MACS_PER_SECOND / (macs * passes))
     side = int(math.sqrt(max_px) / scale) - 2 * context
     # Tiles under ~4 contexts waste most of the work on context; 2048 is plenty for any device.
     side = max(min(side, MAX_TILE), 4 * context, 64)
@@ -305,14 +325,34 @@ def plan_tiles(card: ModelCard, scale: int, info: raster.RasterInfo, provider: s
     return Plan(max(side, MIN_TILE), context, halo)
 
 
-class TileRunner:
-    """Turns one halo-padded coarse block (NaN = nodata) into its fine core (NaN = nodata)."""
+# The 8 rotations and flips of the square (k quarter turns, then an optional left-right flip).
+DIHEDRAL = tuple((k, flip) for k in range(4) for flip in (False, True))
 
-    def __init__(self, session: Session, scale: int, plan: Plan, info: raster.RasterInfo):
+
+def dihedral(a: np.ndarray, k: int, flip: bool) -> np.ndarray:
+    a = np.rot90(a, k)
+    return a[:, ::-1] if flip else a
+
+
+def undo_dihedral(a: np.ndarray, k: int, flip: bool) -> np.ndarray:
+    return np.rot90(a[:, ::-1] if flip else a, -k)
+
+
+class TileRunner:
+    """Turns one halo-padded coarse block (NaN = nodata) into its fine core (NaN = nodata).
+
+    With `ensemble` the network runs on the 8 rotations and flips of each tile and the result is
+    their mean; with `spread` as well, the runner returns (mean, sd of the 8) per block.
+    """
+
+    def __init__(self, session: Session, scale: int, plan: Plan, info: raster.RasterInfo,
+                 ensemble: bool = False, spread: bool = False):
         self.session = session
         self.card = session.card
         self.scale = scale
         self.plan = plan
+        self.ensemble = ensemble or spread
+        self.spread = spread
         dx, dy = raster.ground_pixel_size_m(info)
         self.coarse_cell_m = (dx + dy) / 2
         self.d = self.card.normalisation_scale(self.coarse_cell_m)
@@ -323,13 +363,44 @@ class TileRunner:
         self.tiles_run = 0
         self.seconds = 0.0
 
-    def __call__(self, padded: np.ndarray, block: raster.Block) -> np.ndarray:
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        """One network pass on a normalised tile (H, W) → (H·s, W·s)."""
+        s = self.scale
+        t0 = time.perf_counter()
+        y = self.session.run(np.ascontiguousarray(x, dtype=np.float32)[None, None])
+        self.seconds += time.perf_counter() - t0
+        rows, cols = x.shape if self.card.input_space != "upsampled" else \
+            (x.shape[0] // s, x.shape[1] // s)
+        expected = (1, 1, rows * s, cols * s)
+        if y.shape != expected:
+            raise DemError(
+                f"The model '{os.path.basename(self.card.path)}' returned shape {y.shape} for "
+                f"input {x.shape} at x{s}; expected {expected}. Its card's scales or "
+                "input_space do not match the network."
+            )
+        return y[0, 0]
+
+    def _predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Normalised prediction of a tile and, for the ensemble, the sd of its 8 members."""
+        self.tiles_run += 1
+        if not self.ensemble:
+            return self._run(x), None
+        total = total_sq = 0.0
+        for k, flip in DIHEDRAL:
+            y = undo_dihedral(self._run(dihedral(x, k, flip)), k, flip).astype(np.float64)
+            total = total + y
+            total_sq = total_sq + y * y
+        mean = total / len(DIHEDRAL)
+        return mean, np.sqrt(np.maximum(total_sq / len(DIHEDRAL) - mean * mean, 0.0))
+
+    def __call__(self, padded: np.ndarray, block: raster.Block):
         s, h, c = self.scale, block.halo, self.plan.context
         core = (slice(h, h + block.height), slice(h, h + block.width))
         valid = np.isfinite(padded)
         core_valid = valid[core]
         if not core_valid.any():
-            return np.full((block.height * s, block.width * s), np.nan, np.float32)
+            empty = np.full((block.height * s, block.width * s), np.nan, np.float32)
+            return (empty, empty) if self.spread else empty
         filled = fill_nearest(padded, valid)
         offset = float(np.mean(padded[valid], dtype=np.float64))
         window = filled[h - c : h + block.height + c, h - c : h + block.width + c]
@@ -338,23 +409,17 @@ class TileRunner:
                    mode="edge")
         if self.card.input_space == "upsampled":
             x = bicubic_upsample(x, s)
-        t0 = time.perf_counter()
-        y = self.session.run(np.ascontiguousarray(x, dtype=np.float32)[None, None])
-        self.seconds += time.perf_counter() - t0
-        self.tiles_run += 1
-        expected = (1, 1, self.shape[0] * s, self.shape[1] * s)
-        if y.shape != expected:
-            raise DemError(
-                f"The model '{os.path.basename(self.card.path)}' returned shape {y.shape} for "
-                f"input {x.shape} at x{s}; expected {expected}. Its card's scales or "
-                "input_space do not match the network."
-            )
-        fine = y[0, 0, c * s : (c + block.height) * s, c * s : (c + block.width) * s]
-        z = fine.astype(np.float64) * self.d + offset
+        y, sd = self._predict(x)
+        kept = (slice(c * s, (c + block.height) * s), slice(c * s, (c + block.width) * s))
         # Each nodata input cell is nodata over its whole s × s footprint, nothing more.
         mask = np.repeat(np.repeat(~core_valid, s, axis=0), s, axis=1)
+        z = y[kept].astype(np.float64) * self.d + offset
         z[mask] = np.nan
-        return z.astype(np.float32)
+        if not self.spread:
+            return z.astype(np.float32)
+        spread = sd[kept] * self.d
+        spread[mask] = np.nan
+        return z.astype(np.float32), spread.astype(np.float32)
 
 
 @dataclass
@@ -379,11 +444,15 @@ def superresolve(
     tile_size: int = 0,
     monitor: Monitor | None = None,
     threads: int = 0,
+    ensemble: bool = False,
+    spread_output: str | None = None,
 ) -> Result:
     """Super-resolve band 1 of `source` by `scale` into a float32 GeoTIFF `output`.
 
     The output has the input's origin and CRS, cells `scale` times smaller, and nodata over the
-    footprint of every nodata input cell. A cancelled or failed run leaves no file.
+    footprint of every nodata input cell. A cancelled or failed run leaves no file. With
+    `ensemble` the result is the mean over the 8 rotations and flips of every tile (8× the
+    cost); `spread_output` (which implies it) also gets their standard deviation in metres.
     """
     monitor = monitor or Monitor()
     t_start = time.perf_counter()
@@ -391,8 +460,10 @@ def superresolve(
     card = load_card(scale, model, model_file)
     info = raster.read_info(source)
     session = open_session(card, device, threads)
-    plan = plan_tiles(card, scale, info, session.provider, tile_size)
-    runner = TileRunner(session, scale, plan, info)
+    ensemble = ensemble or bool(spread_output)
+    passes = len(DIHEDRAL) if ensemble else 1
+    plan = plan_tiles(card, scale, info, session.provider, tile_size, passes)
+    runner = TileRunner(session, scale, plan, info, ensemble, spread=bool(spread_output))
     monitor.info(
         f"Model {os.path.basename(card.path)}: {card.describe()}; x{scale}, receptive field "
         f"{card.receptive_field} cells, normalisation D = {runner.d:.3f} m "
@@ -402,6 +473,7 @@ def superresolve(
     monitor.info(
         f"Tiles of {plan.tile} × {plan.tile} input cells with {plan.context} cells of network "
         f"context and a {plan.halo}-cell halo for the nodata fill."
+        + (" Self-ensemble: 8 rotations and flips per tile." if ensemble else "")
     )
     # DEFLATE of the S²-times larger output costs as much as a fast model's inference: let the
     # GeoTIFF driver compress on every core (only for this thread, only for this run).
@@ -411,6 +483,7 @@ def superresolve(
         out_info = raster.process_blocks(
             source, output, runner, halo=plan.halo, scale=scale, block_size=plan.tile,
             data_type="Float32", monitor=monitor, require_valid=True,
+            extra_outputs=[(spread_output, "Float32", None)] if spread_output else (),
         )
     finally:
         gdal.SetThreadLocalConfigOption("GDAL_NUM_THREADS", previous)

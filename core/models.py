@@ -1,6 +1,7 @@
 """Model cards: read and check the card an ONNX file carries, and find the bundled models.
 
-A model card is the ONNX ``metadata_props`` of the file, every value a JSON string (DESIGN.md §3).
+A model card is the ONNX ``metadata_props`` of the file, every value a JSON string
+(docs/DESIGN.md §3).
 The card is read with a few lines of protobuf wire-format parsing instead of the ``onnx`` package
 or an onnxruntime session: listing the bundled models happens when QGIS loads the provider, must
 work when onnxruntime is not installed, and must not load megabytes of weights per file.
@@ -27,6 +28,12 @@ _GRAPH_FIELD = 7
 _METADATA_FIELD = 14
 
 
+def normalisation_scale(coarse_cell_m, scale_m: float, scale_per_cell: float):
+    """D of the card's normalisation x = (z − c) / D: D = scale_m + scale_per_cell · coarse cell
+    (metres). The one definition, for the runner and for training; a number or an array."""
+    return scale_m + scale_per_cell * coarse_cell_m
+
+
 @dataclass(frozen=True)
 class ModelCard:
     """What the runner needs to know about one ONNX super-resolution model."""
@@ -45,7 +52,7 @@ class ModelCard:
 
     def normalisation_scale(self, coarse_cell_m: float) -> float:
         """D of x = (z − c) / D for a coarse ground cell size in metres."""
-        return self.scale_m + self.scale_per_cell * coarse_cell_m
+        return normalisation_scale(coarse_cell_m, self.scale_m, self.scale_per_cell)
 
     def describe(self) -> str:
         arch = self.extra.get("architecture")
@@ -134,19 +141,26 @@ def _json(props: dict[str, str], key: str, path: str):
         ) from err
 
 
+def read_card_items(path: str) -> dict:
+    """Every item of an ONNX file's model card, JSON-decoded, unchecked ({} without a card):
+    for tools that show or compare whole cards. The runner uses read_card."""
+    props = read_metadata(path)
+    return {k: _json(props, k, os.path.basename(path)) for k in props}
+
+
 def read_card(path: str) -> ModelCard:
     """Read and check the model card of an ONNX file; a clear DemError names what is missing."""
-    props = read_metadata(path)
+    values = read_card_items(path)
     name = os.path.basename(path)
-    if not props:
+    if not values:
         raise DemError(
             f"'{name}' has no model card: its ONNX metadata_props are empty. A demsr model must "
-            f"record {', '.join(REQUIRED_KEYS)} (DESIGN.md §3)."
+            f"record {', '.join(REQUIRED_KEYS)} (model cards: docs/DESIGN.md, "
+            "Super-resolution)."
         )
-    missing = [k for k in REQUIRED_KEYS if k not in props]
+    missing = [k for k in REQUIRED_KEYS if k not in values]
     if missing:
         raise DemError(f"The model card of '{name}' lacks {', '.join(missing)}.")
-    values = {k: _json(props, k, name) for k in props}
     if values["card_version"] != CARD_VERSION:
         raise DemError(
             f"The model card of '{name}' has card_version {values['card_version']}; this "
@@ -227,8 +241,9 @@ def bundled_families(models_dir: str = MODELS_DIR) -> tuple[list[str], str | Non
 
 
 def bundled_model(family: str, scale: int, models_dir: str = MODELS_DIR) -> ModelCard:
-    """The bundled model of `family` for `scale` (``models/<family>_x<S>.onnx`` by contract,
-    though any file of that family whose card lists the scale is accepted)."""
+    """The bundled model of `family` for `scale`: ``models/<family>_x<S>.onnx`` when the family
+    has one file per scale, else any file of the family whose card lists the scale (a network
+    whose weights serve every scale ships as one ``models/<family>.onnx``)."""
     cards = [c for c in bundled_cards(models_dir) if c.family == family]
     if not cards:
         expected = os.path.join(models_dir, f"{family}_x{scale}.onnx")

@@ -73,7 +73,7 @@ OUTPUT_EXTENSIONS = (".tif", ".tiff", ".vrt")
 # values by name. tests/plugin checks these against the algorithms' own definitions.
 DEFAULTS = {
     "superresolution": {"scale": 2, "model": None, "model_file": None, "device": "auto",
-                        "tile_size": 0},
+                        "tile_size": 0, "ensemble": False},
     "attraction": {"scale": 2, "neighbourhood": attraction.DEFAULT_NEIGHBOURHOOD,
                    "assignment": attraction.DEFAULT_ASSIGNMENT,
                    "preserve_mean": attraction.DEFAULT_PRESERVE_MEAN},
@@ -330,7 +330,7 @@ class TpiKernel(Kernel):
         raw = tpi.Moments()
         raw.add(t)
         summary["tpi_moments"] = [asdict(raw)]
-        yield 0, 0, tpi.standardise(t, moments[0]) if self.standardize else t
+        yield 0, 0, tpi.standardised(t, moments[0]) if self.standardize else t
 
 
 @dataclass(frozen=True)
@@ -351,21 +351,26 @@ class LandformsKernel(Kernel):
     def needs_moments(self) -> bool:
         return True
 
+    def _tpis(self, padded: np.ndarray) -> list[np.ndarray]:
+        # float32 TPI, classified through float32 bounds: what landforms_raster does.
+        return [tpi.core_of(t, self.halo)
+                for t in tpi.tpis(padded, self.settings.neighbourhoods, np.float32)]
+
     def moments(self, padded):
         out = []
-        for nb in self.settings.neighbourhoods:
+        for t in self._tpis(padded):
             m = tpi.Moments()
-            m.add(tpi.core_of(tpi.tpi(padded, nb), self.halo))
+            m.add(t)
             out.append(m)
         return out
 
     def pieces(self, padded, chunk, moments, model, threads, summary):
-        tpis = [tpi.core_of(tpi.tpi(padded, nb), self.halo) for nb in self.settings.neighbourhoods]
-        codes = landforms.classify_block(padded, tpis, moments, self.settings, self.cell,
-                                         self.halo)
+        bounds = [landforms.class_bounds(m, landforms.boundaries_of(self.settings))
+                  for m in moments]
+        codes = landforms.classify_block(padded, self._tpis(padded), bounds, self.settings,
+                                         self.cell, self.halo)
         k = len(landforms.CLASSES[self.settings.scheme]) + 1
-        flat = (np.arange(chunk.height)[:, None] * k + codes).ravel()
-        per_row = np.bincount(flat, minlength=chunk.height * k).reshape(chunk.height, k)
+        per_row = landforms.row_class_counts(codes, k)
         areas = landforms.row_cell_areas_km2(self.info)[chunk.row : chunk.row + chunk.height]
         summary["class_cells"] = per_row.sum(axis=0).tolist()
         summary["class_area_km2"] = (areas @ per_row).tolist()
@@ -399,6 +404,7 @@ class SuperresolutionKernel(Kernel):
     plan: inference.Plan
     device: str
     info: RasterInfo  # the whole raster: normalisation and tile shape as in-process
+    ensemble: bool = False
     algorithm = "superresolution"
 
     @property
@@ -407,7 +413,7 @@ class SuperresolutionKernel(Kernel):
 
     def pieces(self, padded, chunk, moments, model, threads, summary):
         session = cached_session(self.card, model, self.device, threads)
-        runner = inference.TileRunner(session, self.scale, self.plan, self.info)
+        runner = inference.TileRunner(session, self.scale, self.plan, self.info, self.ensemble)
         halo = self.plan.halo
         for block, sub in _sub_windows(padded, chunk, halo, self.plan.tile, halo):
             yield block.row * self.scale, block.col * self.scale, runner(sub, block)
@@ -451,9 +457,12 @@ def build_kernel(algorithm: str, params: dict, info: RasterInfo, chunk_size: int
         for label, nb in zip(("small", "large"), (settings.small, settings.large)):
             tpi.check_fits(nb, info.height, info.width, label=f"{label} neighbourhood")
             monitor.info(f"{label.capitalize()} neighbourhood: {nb.describe()}.")
+        cell = landforms.metric_cell(info)
         if not info.has_crs:
-            monitor.warn("No CRS: slope is computed with cells taken as 1 × 1 units.")
-        cell = landforms.metric_cell(info if info.has_crs else None)
+            monitor.warn(
+                f"No CRS: the slope takes the cell size in the geotransform's units "
+                f"({cell[0]:g} × {cell[1]:g}) to be the units of the elevations."
+            )
         return LandformsKernel(settings, cell, info), None
     if algorithm == "attraction":
         scale = attraction.check_scale(params["scale"])
@@ -473,7 +482,9 @@ def build_kernel(algorithm: str, params: dict, info: RasterInfo, chunk_size: int
         raise DemError(f"Unknown device '{device}'; choose from {', '.join(inference.DEVICES)}.")
     card = inference.load_card(scale, params["model"], params["model_file"])
     provider = inference.CUDA if device == "cuda" else inference.CPU
-    plan = inference.plan_tiles(card, scale, info, provider, int(params["tile_size"]))
+    ensemble = bool(params["ensemble"])
+    passes = len(inference.DIHEDRAL) if ensemble else 1
+    plan = inference.plan_tiles(card, scale, info, provider, int(params["tile_size"]), passes)
     # Tiles cut each chunk evenly: a chunk of 2048 with tiles of 1300 would run a second, mostly
     # padded 1300-tile for its last 748 cells; two of 1024 cost less for the same result.
     per_chunk = math.ceil(chunk_size / plan.tile)
@@ -482,7 +493,8 @@ def build_kernel(algorithm: str, params: dict, info: RasterInfo, chunk_size: int
         f"Model {os.path.basename(card.path)}: {card.describe()}; x{scale}, tiles of "
         f"{plan.tile} × {plan.tile} input cells, {plan.halo}-cell halo."
     )
-    return SuperresolutionKernel(card, scale, plan, device, info), ModelBlob.read(card.path)
+    return (SuperresolutionKernel(card, scale, plan, device, info, ensemble),
+            ModelBlob.read(card.path))
 
 
 # --- one chunk, anywhere --------------------------------------------------------------------------

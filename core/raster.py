@@ -6,13 +6,14 @@ memory stays bounded by the block size whatever the raster size.
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import math
 import os
 import socket
 import uuid
 from dataclasses import dataclass, replace
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 from osgeo import gdal, osr
@@ -88,6 +89,34 @@ def _srs(wkt: str) -> osr.SpatialReference:
     return srs
 
 
+def radii_of_curvature_m(semi_major_m: float, inverse_flattening: float, latitude_deg):
+    """Prime-vertical (N) and meridional (M) radii of curvature of an ellipsoid, in metres.
+
+    N = a / √(1 − e² sin²φ) and M = a (1 − e²) / (1 − e² sin²φ)^(3/2), e² = f (2 − f); an
+    inverse flattening of 0 is a sphere (GDAL's convention). `latitude_deg` may be an array.
+    """
+    e2 = 0.0 if inverse_flattening == 0 else (2 - 1 / inverse_flattening) / inverse_flattening
+    w = 1 - e2 * np.sin(np.radians(latitude_deg)) ** 2
+    return semi_major_m / np.sqrt(w), semi_major_m * (1 - e2) / w**1.5
+
+
+def geographic_cell_size_m(info: RasterInfo, latitude_deg):
+    """Ground width and height in metres of a cell of a geographic raster at a latitude (or an
+    array of latitudes), on the CRS's ellipsoid: width along the parallel (N·cos φ), height
+    along the meridian (M)."""
+    srs = _srs(info.crs_wkt)
+    # cos φ vanishes at the poles: clamp so that a polar row keeps a (tiny) positive width.
+    lat = np.clip(latitude_deg, -89.9, 89.9)
+    prime_vertical, meridional = radii_of_curvature_m(
+        srs.GetSemiMajor(), srs.GetInvFlattening(), lat)
+    radians_per_unit = srs.GetAngularUnits()
+    dx, dy = info.pixel_size
+    return (
+        dx * radians_per_unit * prime_vertical * np.cos(np.radians(lat)),
+        dy * radians_per_unit * meridional,
+    )
+
+
 def ground_pixel_size_m(info: RasterInfo) -> tuple[float, float]:
     """Cell width and height on the ground in metres.
 
@@ -104,18 +133,8 @@ def ground_pixel_size_m(info: RasterInfo) -> tuple[float, float]:
         return dx * metres_per_unit, dy * metres_per_unit
     gt = info.geotransform
     centre_lat = gt[3] + gt[4] * info.width / 2 + gt[5] * info.height / 2
-    phi = math.radians(max(-89.9, min(89.9, centre_lat)))
-    a = srs.GetSemiMajor()
-    inv_f = srs.GetInvFlattening()
-    e2 = 0.0 if inv_f == 0 else (2 - 1 / inv_f) / inv_f
-    w = 1 - e2 * math.sin(phi) ** 2
-    prime_vertical = a / math.sqrt(w)
-    meridional = a * (1 - e2) / w**1.5
-    radians_per_unit = srs.GetAngularUnits()
-    return (
-        dx * radians_per_unit * prime_vertical * math.cos(phi),
-        dy * radians_per_unit * meridional,
-    )
+    width_m, height_m = geographic_cell_size_m(info, centre_lat)
+    return float(width_m), float(height_m)
 
 
 def open_raster(path: str) -> gdal.Dataset:
@@ -338,6 +357,8 @@ class GeoTiffWriter:
             f"PREDICTOR={predictor}",
             # IF_SAFER switches to BigTIFF whenever a compressed file might pass 4 GB.
             "BIGTIFF=IF_SAFER",
+            # Tiles are compressed on every core when they are flushed (same bytes as one thread).
+            "NUM_THREADS=ALL_CPUS",
         ]
         try:
             ds = gdal.GetDriverByName("GTiff").Create(
@@ -448,6 +469,7 @@ def process_blocks(
     dtype: type | None = None,
     require_valid: bool = False,
     decorate: Callable[[gdal.Dataset], None] | None = None,
+    extra_outputs: Sequence[tuple[str, str, float | None]] = (),
 ) -> RasterInfo:
     """Apply `func` to every halo-padded block of `source` and write the results to `output`.
 
@@ -457,26 +479,38 @@ def process_blocks(
     leaves no output file. With `require_valid`, an input without a single valid cell is a
     DemError (and no file) instead of an all-nodata layer. `decorate(dataset)` runs on the
     finished output before it takes its final name (colour tables, class names), so a run that
-    dies in between leaves no undecorated raster behind either.
+    dies in between leaves no undecorated raster behind either. With `extra_outputs` (path,
+    data type, nodata) `func` returns one result per output, the main one first; all outputs
+    share the grid and are committed together.
     """
     monitor = monitor or Monitor()
     ds = open_raster(source)
     info = read_info(ds, band)
     out_info = replace(info.scaled(scale), band_count=1, data_type=data_type)
-    with GeoTiffWriter(output, out_info, data_type, nodata) as writer:
+    with contextlib.ExitStack() as stack:
+        # Every output is committed only if all of them are complete (ExitStack aborts all).
+        writer = stack.enter_context(GeoTiffWriter(output, out_info, data_type, nodata))
+        extras = [stack.enter_context(GeoTiffWriter(path, replace(out_info, data_type=kind),
+                                                    kind, value))
+                  for path, kind, value in extra_outputs]
         last_row = -1
         seen_valid = False
         for block, padded in iter_blocks(ds, block_size, halo, band, monitor, dtype):
             if block.row != last_row:
-                writer.flush()
+                for w in (writer, *extras):
+                    w.flush()
                 last_row = block.row
             if require_valid and not seen_valid:
                 core = padded[halo : halo + block.height, halo : halo + block.width]
                 seen_valid = bool(np.isfinite(core).any())
-            result = crop_to_core(func(padded, block), block, scale)
-            writer.write(result, block.row * scale, block.col * scale)
+            results = func(padded, block)
+            if not extras:
+                results = (results,)
+            for w, result in zip((writer, *extras), results):
+                w.write(crop_to_core(result, block, scale), block.row * scale, block.col * scale)
         if require_valid and not seen_valid:
             raise DemError(NO_VALID_CELL)  # inside the writer: the empty file is deleted
+        monitor.check()  # a cancel during the last block still leaves no output
         if decorate is not None:
             decorate(writer.dataset)
         out_info = replace(out_info, nodata=writer.nodata)
@@ -484,8 +518,11 @@ def process_blocks(
 
 
 def write_array(path: str, values: np.ndarray, info: RasterInfo, data_type: str = "Float32",
-                nodata: float | None = None, monitor: Monitor | None = None) -> RasterInfo:
-    """Write a whole array (NaN = nodata) with `info`'s georeferencing, in blocks."""
+                nodata: float | None = None, monitor: Monitor | None = None,
+                decorate: Callable[[gdal.Dataset], None] | None = None) -> RasterInfo:
+    """Write a whole array (NaN = nodata) with `info`'s georeferencing, in blocks.
+    `decorate(dataset)` runs before the file takes its final name, as in :func:`process_blocks`.
+    """
     monitor = monitor or Monitor()
     out_info = replace(info, width=values.shape[1], height=values.shape[0], band_count=1,
                        data_type=data_type)
@@ -497,5 +534,8 @@ def write_array(path: str, values: np.ndarray, info: RasterInfo, data_type: str 
                 block.row, block.col,
             )
             monitor.report((block.index + 1) / block.count)
+        monitor.check()  # a cancel during the last block still leaves no output
+        if decorate is not None:
+            decorate(writer.dataset)
         out_info = replace(out_info, nodata=writer.nodata)
     return out_info

@@ -11,12 +11,14 @@ from __future__ import annotations
 import datetime
 import html
 import math
+import os
+import tempfile
 
 import numpy as np
 
 from .errors import DemError
-from .sampling import KEYS_A
-from .survey import COLUMNS, Comparison
+from .kernels import KEYS_A
+from .survey import STATISTICS, Comparison
 
 SCATTER_POINTS_MAX = 4000  # above this the scatter becomes a density plot
 _W, _H = 420, 300  # SVG size in px
@@ -155,12 +157,13 @@ def render_html(names: list[str], comparisons: list[Comparison], observed: np.nd
     if len(names) != len(comparisons) or not names:
         raise DemError("The report needs one name per compared DEM.")
     esc = html.escape
-    head = "".join(f"<th>{esc(label)}</th>" for _, label in COLUMNS)
+    head = "".join(f"<th>{esc(st.label)}</th>" for st in STATISTICS)
     rows = []
     for name, comp in zip(names, comparisons):
         d = comp.stats.as_dict()
         rows.append(f"<tr><td>{esc(name)}</td>"
-                    + "".join(f"<td>{_fmt(d[key])}</td>" for key, _ in COLUMNS) + "</tr>")
+                    + "".join(f"<td>{_fmt(d[st.attribute])}</td>" for st in STATISTICS)
+                    + "</tr>")
     sampling = {"nearest": "nearest cell",
                 "bilinear": "bilinear (2 × 2 cell centres)",
                 "bicubic": f"bicubic (Keys cubic convolution, a = {KEYS_A}, 4 × 4 cells)"}[method]
@@ -214,3 +217,23 @@ def write_html(path: str, names, comparisons, observed, method: str) -> None:
             fh.write(text)
     except OSError as err:
         raise DemError(f"Cannot write the report '{path}': {err}") from err
+
+
+def check_writable(path: str, what: str = "the report") -> None:
+    """DemError unless a file can be written at `path`: callers check before the work starts,
+    so a bad destination fails in a second rather than after the sampling."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        reason = f"the folder '{folder}' does not exist"
+    elif os.path.isdir(path):
+        reason = "that is a folder"
+    elif os.path.exists(path) and not os.access(path, os.W_OK):
+        reason = "the file is read-only"
+    else:
+        try:  # the only sure test that the folder takes a new file (permissions, read-only disk)
+            with tempfile.TemporaryFile(dir=folder):
+                reason = ""
+        except OSError as err:
+            reason = f"no file can be created in '{folder}' ({err.strerror})"
+    if reason:
+        raise DemError(f"Cannot write {what} to '{path}': {reason}.")

@@ -29,11 +29,11 @@ import numpy as np
 from osgeo import gdal
 
 from .errors import DemError
+from .kernels import keys_weights
 from .progress import Monitor
 from .raster import RasterInfo, open_raster, read_info
 
 METHODS = ("nearest", "bilinear", "bicubic")
-KEYS_A = -0.5  # Keys (1981): the only a for which cubic convolution is third-order accurate.
 
 # Why a point has no sampled value (uint8 codes, stable: the residual layer stores their names).
 SAMPLED = 0
@@ -91,18 +91,6 @@ def map_to_cell(info: RasterInfo, x, y) -> tuple[np.ndarray, np.ndarray]:
     px = (e * dx - b * dy) / det
     py = (-d * dx + a * dy) / det
     return px - 0.5, py - 0.5
-
-
-def _keys_weights(t: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Keys cubic-convolution weights of the 4 samples at offsets −1, 0, 1, 2 for t in [0, 1)."""
-    a = KEYS_A
-    t2 = t * t
-    t3 = t2 * t
-    w0 = a * (t3 - 2 * t2 + t)
-    w1 = (a + 2) * t3 - (a + 3) * t2 + 1
-    w2 = -(a + 2) * t3 + (2 * a + 3) * t2 - a * t
-    w3 = a * (t2 - t3)
-    return w0, w1, w2, w3
 
 
 def _classify(info: RasterInfo, col: np.ndarray, row: np.ndarray, method: str):
@@ -169,8 +157,8 @@ def _weights_times_cells(flat, w, base, tx, ty, method):
         top = v00 + tx * (v01 - v00)
         bottom = v10 + tx * (v11 - v10)
         return top + ty * (bottom - top)
-    wx = _keys_weights(tx)
-    wy = _keys_weights(ty)
+    wx = keys_weights(tx)
+    wy = keys_weights(ty)
     out = np.zeros(base.shape[0], dtype=np.float64)
     for j in range(4):
         rowbase = base + j * w
@@ -354,22 +342,6 @@ def _decode_threads():
 
 def _slice(a, s, e):
     return None if a is None else a[s:e]
-
-
-def sample_rasters(sources, x, y, method: str = "bilinear", band: int = 1,
-                   block_size: int = DEFAULT_BLOCK, monitor: Monitor | None = None) -> list:
-    """Sample several rasters at the same map points; DEMs on the same grid share one plan."""
-    monitor = monitor or Monitor()
-    plans, out = [], []
-    for k, source in enumerate(sources):
-        info = read_info(source, band)
-        plan = next((p for p in plans if p.fits(info)), None)
-        if plan is None:
-            plan = plan_sampling(info, x, y, method, block_size)
-            plans.append(plan)
-        part = monitor.part(k / len(sources), (k + 1) / len(sources))
-        out.append(sample_raster(source, x, y, method, band, block_size, part, plan))
-    return out
 
 
 def reason_names(reason: np.ndarray) -> np.ndarray:

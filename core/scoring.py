@@ -1,4 +1,4 @@
-"""The evaluation protocol of DESIGN.md §7: degrade a real DEM, upscale it back, score it.
+"""The evaluation protocol of docs/DESIGN.md §7: degrade a real DEM, upscale it back, score it.
 
 Shared by the super-resolution and attraction-model benchmarks so that every method, the
 classical baselines included, is scored by the same code on the same cells.
@@ -21,7 +21,7 @@ _GDAL_RESAMPLING = {
     "bicubic": "cubic",
     "lanczos": "lanczos",
 }
-CHECKPOINTS = 487  # seed 003's number of survey points
+CHECKPOINTS = 487  # Mokarram and Hojati's (2018) number of survey points
 
 
 def block_mean(z: np.ndarray, scale: int) -> np.ndarray:
@@ -66,7 +66,8 @@ def score(
     """RMSE, MAE, PSNR, slope RMSE and checkpoint RMSE of `pred` against `truth`.
 
     A border of 2·scale cells is left out; only cells valid in both count. PSNR uses
-    peak = max − min of the scored truth (seed 000). `cell_size_m` is (dx, dy) of the truth grid.
+    peak = max − min of the scored truth (Jiao et al. 2020). `cell_size_m` is (dx, dy) of the
+    truth grid.
     """
     if pred.shape != truth.shape:
         raise ValueError(f"prediction {pred.shape} and truth {truth.shape} differ in shape")

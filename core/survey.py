@@ -1,4 +1,4 @@
-"""Accuracy of a DEM against survey points (DESIGN.md §6).
+"""Accuracy of a DEM against survey points (docs/DESIGN.md §6).
 
 Residual e = DEM − survey (positive: the DEM is too high). Per DEM:
 
@@ -17,65 +17,81 @@ Residual e = DEM − survey (positive: the DEM is too high). Per DEM:
 * NSSDA vertical accuracy at 95 % = 1.9600 · RMSE (FGDC-STD-007.3-1998, normal errors, no bias).
 
 Zero usable points raise a DemError: no statistic is ever NaN because nothing was there to count.
+
+`assess` is the whole assessment of one or more DEMs, QGIS-free: reprojection once per CRS,
+sampling with a plan shared by DEMs on one grid, `compare`, and the log. demsr:surveyrmse and
+benchmarks/bench_surveyrmse.py both call it.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import os
+import re
+from dataclasses import asdict, dataclass, make_dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from .errors import DemError
-from .sampling import EDGE, NO_ELEVATION, NO_POSITION, NODATA, OUTSIDE, SAMPLED, Sample
+from .progress import Monitor
+from .raster import read_info
+from .reproject import reproject_points, same_crs
+from .sampling import (
+    EDGE,
+    NO_ELEVATION,
+    NO_POSITION,
+    NODATA,
+    OUTSIDE,
+    SAMPLED,
+    Sample,
+    check_method,
+    plan_sampling,
+    sample_raster,
+)
 
 NMAD_FACTOR = 1.4826
 NSSDA_FACTOR = 1.9600
 
 
-@dataclass(frozen=True)
-class AccuracyStats:
-    """Statistics of one DEM's residuals (metres, or the DEM's vertical unit)."""
+class Statistic(NamedTuple):
+    """One statistic of a DEM against the survey, as every output shows it."""
 
-    n_points: int
-    n_used: int
-    n_skipped: int
-    n_outside: int
-    n_edge: int
-    n_nodata: int
-    n_no_elevation: int
-    n_no_position: int
-    me: float
-    mae: float
-    rmse: float
-    sd: float
-    nmad: float
-    le90: float
-    le95: float
-    max_abs: float
-    nssda95: float
-
-    def as_dict(self) -> dict:
-        return asdict(self)
+    attribute: str  # the AccuracyStats attribute (and as_dict key)
+    field: str  # its table field: ≤ 10 characters, so a shapefile (DBF) keeps the name
+    label: str  # its column heading in the HTML report
+    kind: type  # int: a number of points; float: in the DEM's vertical unit
 
 
-# Column order and labels of the table and the report (field name, label).
-COLUMNS = (
-    ("n_points", "N points"),
-    ("n_used", "N used"),
-    ("n_skipped", "N skipped"),
-    ("n_outside", "outside"),
-    ("n_edge", "edge"),
-    ("n_nodata", "nodata"),
-    ("n_no_elevation", "no elevation"),
-    ("n_no_position", "no position"),
-    ("me", "ME"),
-    ("mae", "MAE"),
-    ("rmse", "RMSE"),
-    ("sd", "SD"),
-    ("nmad", "NMAD"),
-    ("le90", "LE90"),
-    ("le95", "LE95"),
-    ("max_abs", "max |e|"),
-    ("nssda95", "NSSDA 95 %"),
+# The one list of the statistics, in output order: AccuracyStats, the table and the report
+# all follow it.
+STATISTICS = (
+    Statistic("n_points", "n_points", "N points", int),
+    Statistic("n_used", "n_used", "N used", int),
+    Statistic("n_skipped", "n_skipped", "N skipped", int),
+    Statistic("n_outside", "n_outside", "outside", int),
+    Statistic("n_edge", "n_edge", "edge", int),
+    Statistic("n_nodata", "n_nodata", "nodata", int),
+    Statistic("n_no_elevation", "n_no_elev", "no elevation", int),
+    Statistic("n_no_position", "n_no_pos", "no position", int),
+    Statistic("me", "me", "ME", float),
+    Statistic("mae", "mae", "MAE", float),
+    Statistic("rmse", "rmse", "RMSE", float),
+    Statistic("sd", "sd", "SD", float),
+    Statistic("nmad", "nmad", "NMAD", float),
+    Statistic("le90", "le90", "LE90", float),
+    Statistic("le95", "le95", "LE95", float),
+    Statistic("max_abs", "max_abs", "max |e|", float),
+    Statistic("nssda95", "nssda95", "NSSDA 95 %", float),
+)
+
+AccuracyStats = make_dataclass(
+    "AccuracyStats",
+    [(st.attribute, st.kind) for st in STATISTICS],
+    frozen=True,
+    namespace={
+        "__doc__": "Statistics of one DEM's residuals (metres, or the DEM's vertical unit); "
+                   "one attribute per entry of STATISTICS, in its order.",
+        "as_dict": lambda self: asdict(self),
+    },
 )
 
 
@@ -167,4 +183,137 @@ def skipped_ids(ids, reason: np.ndarray, limit: int | None = None) -> dict[int, 
             continue
         sel = ids[reason == code]
         out[int(code)] = ((sel if limit is None else sel[:limit]).tolist(), int(sel.size))
+    return out
+
+
+# Assessing DEMs against one survey ------------------------------------------------------------
+
+LOG_IDS = 100  # ids listed per DEM and skip reason; the residual layer marks every point
+
+SKIP_TEXT = {  # how the log words each reason a point was skipped
+    OUTSIDE: "outside the raster",
+    EDGE: "too near the raster's edge for the sampling stencil",
+    NODATA: "with nodata in the sampling stencil",
+    NO_ELEVATION: "without a survey elevation (NULL/NaN)",
+    NO_POSITION: "without a single position (empty or multi-part geometry, or reprojection "
+                 "failed)",
+}
+
+
+@dataclass(frozen=True)
+class DemSource:
+    """A DEM to assess, and how the survey points reach its CRS."""
+
+    path: str
+    name: str = ""  # for messages; the file name when empty
+    crs_wkt: str | None = None  # None: the file's own CRS; "": none (coordinates used as given)
+    operation: str = ""  # PROJ pipeline from the points' CRS (QGIS's choice); "": PROJ's default
+    inverse: bool = False  # the operation is written from this CRS to the points' CRS
+
+    @property
+    def label(self) -> str:
+        return self.name or os.path.basename(self.path)
+
+
+def assess(dems, x, y, observed, method: str = "bilinear", points_crs_wkt: str = "",
+           ids=None, monitor: Monitor | None = None) -> list[Comparison]:
+    """Each DEM (DemSource) against the survey points: one Comparison per DEM, in order.
+
+    x, y are in the points' CRS (points_crs_wkt, "" when unknown) and are reprojected once per
+    distinct DEM CRS (and operation); DEMs on the same grid in the same CRS share one sampling
+    plan, so the points are sorted into blocks once. Each DEM's statistics and its skipped
+    points, by `ids` (default 0 … n − 1), go to the monitor's log.
+    """
+    check_method(method)
+    if not dems:
+        raise DemError("Give at least one DEM.")
+    monitor = monitor or Monitor()
+    x = np.asarray(x, dtype=np.float64).ravel()
+    y = np.asarray(y, dtype=np.float64).ravel()
+    ids = np.arange(x.size) if ids is None else np.asarray(ids)
+    positions = {}  # CRS group key → the point coordinates in that CRS
+    plans = []  # (CRS group key, SamplingPlan)
+    comparisons = []
+    for k, dem in enumerate(dems):
+        part = monitor.part(k / len(dems), (k + 1) / len(dems))
+        info = read_info(dem.path)
+        crs = info.crs_wkt if dem.crs_wkt is None else dem.crs_wkt
+        if not crs:
+            monitor.warn(f"{dem.label} has no CRS: the point coordinates are used as they are, "
+                         "as if they were in the raster's grid.")
+        key = _crs_group(positions, crs, dem)
+        if key not in positions:
+            positions[key] = _points_in_crs(x, y, points_crs_wkt, crs, dem, part.part(0.0, 0.3))
+        px, py = positions[key]
+        plan = next((p for g, p in plans if g == key and p.fits(info)), None)
+        if plan is None:
+            plan = plan_sampling(info, px, py, method)
+            plans.append((key, plan))
+        sample = sample_raster(dem.path, px, py, method, monitor=part.part(0.3, 1.0), plan=plan)
+        comparison = compare(sample, observed, name=dem.label)
+        log_comparison(dem.label, comparison, ids, monitor)
+        comparisons.append(comparison)
+    return comparisons
+
+
+def _crs_group(groups, crs: str, dem: DemSource) -> tuple:
+    """The key of the group of DEMs whose CRS (and operation) `dem` shares, or a new key."""
+    for key in groups:
+        if key[1:] == (dem.operation, dem.inverse) and (
+                key[0] == crs or (key[0] and crs and same_crs(key[0], crs))):
+            return key
+    return (crs, dem.operation, dem.inverse)
+
+
+def _points_in_crs(x, y, points_crs: str, crs: str, dem: DemSource, monitor: Monitor):
+    """The points in `crs`: reprojected, or as they are when a CRS is unknown or both agree."""
+    if not crs:
+        return x, y
+    if not points_crs:
+        monitor.warn(f"The survey points have no CRS: their coordinates are taken to be in "
+                     f"the CRS of {dem.label}.")
+        return x, y
+    if same_crs(points_crs, crs):
+        return x, y
+    return reproject_points(x, y, points_crs, crs, dem.operation, dem.inverse, monitor)
+
+
+def log_comparison(name: str, comparison: Comparison, ids, monitor: Monitor) -> None:
+    """One DEM's statistics, and the ids of its skipped points by reason (LOG_IDS at most)."""
+    st = comparison.stats
+    monitor.info(
+        f"{name}: N used {st.n_used} of {st.n_points}, ME {st.me:.3f}, MAE {st.mae:.3f}, "
+        f"RMSE {st.rmse:.3f}, SD {st.sd:.3f}, NMAD {st.nmad:.3f}, LE90 {st.le90:.3f}, "
+        f"LE95 {st.le95:.3f}, max |e| {st.max_abs:.3f}, NSSDA 95 % {st.nssda95:.3f}")
+    if st.n_used == 1:
+        monitor.warn(f"{name}: only one usable point; SD is undefined and left empty.")
+    for code, (listed, total) in skipped_ids(ids, comparison.reason, LOG_IDS).items():
+        more = (f" … and {total - len(listed)} more (see the _s field)"
+                if total > len(listed) else "")
+        monitor.warn(f"{name}: {total} point(s) skipped {SKIP_TEXT[code]}: ids "
+                     f"{', '.join(str(i) for i in listed)}{more}")
+
+
+def field_prefixes(names, taken) -> list:
+    """A prefix per DEM for its residual-layer fields <prefix>_z, _e, _s.
+
+    Derived from the layer name: ASCII letters, digits and '_' only, at most 7 characters, so
+    every field name is ≤ 10 characters and survives a shapefile (DBF) unchanged. Collisions —
+    with another DEM or with an input field, compared case-insensitively as DBF does — are
+    resolved by replacing the tail with a number (srtm_ut, srtm_u1, srtm_u2, …).
+    """
+    used = {t.lower() for t in taken}
+    out = []
+    for name in names:
+        base = re.sub(r"[^A-Za-z0-9_]", "_", name.encode("ascii", "ignore").decode()).strip("_")
+        base = (base or "dem")[:7]
+        if base[0].isdigit():
+            base = ("d" + base)[:7]
+        candidate, i = base, 0
+        while any(f"{candidate}{s}".lower() in used for s in ("", "_z", "_e", "_s")):
+            i += 1
+            candidate = base[: 7 - len(str(i))] + str(i)
+        used.update({candidate.lower(), f"{candidate}_z".lower(), f"{candidate}_e".lower(),
+                     f"{candidate}_s".lower()})
+        out.append(candidate)
     return out

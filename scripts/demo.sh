@@ -13,7 +13,7 @@ INPUT="$ROOT/data/mandakini_srtm90_utm44.tif"
 RESULT="$OUT/mandakini_x2.tif"
 echo "== qgis_process: demsr:superresolution x2 on $(basename "$INPUT")"
 qgis_process.bin --json run demsr:superresolution -- \
-  INPUT="$INPUT" SCALE=2 DEVICE=auto OUTPUT="$RESULT" > "$OUT/superresolution.json"
+  INPUT="$INPUT" SCALE=2 OUTPUT="$RESULT" > "$OUT/superresolution.json"
 .venv/bin/python -c "import json,sys; r=json.load(open(sys.argv[1]))['results']; \
 print('output:', r['OUTPUT']); print('device used:', r['DEVICE_USED'])" "$OUT/superresolution.json"
 .venv/bin/python scripts/preview.py "$INPUT" "$RESULT" "$OUT/mandakini_x2_preview.png"

@@ -4,6 +4,8 @@ Normalisation (the same rule everywhere, recorded in every model card):
 
     x = (z - c) / D,   D = scale_m + scale_per_cell * coarse_cell_m
 
+(one definition: core.models.normalisation_scale).
+
 c is any constant per tile (the runner uses the mean of the tile's valid coarse cells; training
 uses the patch's coarse mean), so no per-tile min/max and no seams. D grows with the coarse
 ground cell size because the residual that bicubic leaves grows with it (measured in
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.models import normalisation_scale
 from core.raster import ground_pixel_size_m, read_array
 from core.scoring import block_mean
 
@@ -79,12 +82,6 @@ def split_files(data_dir: Path | str = DATA_DIR, validation=VALIDATION_FILES):
     return train, val
 
 
-def normalisation_scale(coarse_cell_m, scale_m: float = SCALE_M,
-                        scale_per_cell: float = SCALE_PER_CELL):
-    """D of the card's normalisation rule for a coarse ground cell size in metres."""
-    return scale_m + scale_per_cell * np.asarray(coarse_cell_m, dtype=np.float64)
-
-
 def valid_corners(z: np.ndarray, size: int) -> np.ndarray:
     """Flat indices of the top-left corners of every size x size window free of NaN."""
     bad = np.isnan(z).astype(np.int32)
@@ -103,7 +100,7 @@ def augment(patch: np.ndarray, k: int, flip: bool) -> np.ndarray:
 
 
 def bicubic_downsample(z: np.ndarray, scale: int) -> np.ndarray:
-    """Seed 000's degradation: antialiased bicubic shrink by 1/S (MATLAB imresize-like)."""
+    """Jiao et al. (2020)'s degradation: antialiased bicubic shrink by 1/S (imresize-like)."""
     import torch
     import torch.nn.functional as F  # noqa: N812 (PyTorch's convention)
 
@@ -155,7 +152,8 @@ class PatchSampler:
         fine = np.stack(fine)[:, None].astype(np.float64)
         coarse = self.degrade(fine, scale)
         offset = coarse.mean(axis=(1, 2, 3), keepdims=True)
-        d = normalisation_scale(np.array(cells) * scale).reshape(-1, 1, 1, 1)
+        d = normalisation_scale(np.array(cells) * scale, SCALE_M, SCALE_PER_CELL)
+        d = d.reshape(-1, 1, 1, 1)
         return ((coarse - offset) / d).astype(np.float32), ((fine - offset) / d).astype(
             np.float32), d.ravel()
 

@@ -1,4 +1,5 @@
-"""Score ONNX super-resolution models on the held-out files (DESIGN.md §7) beside the baselines.
+"""Score ONNX super-resolution models on the held-out files (docs/DESIGN.md §7) beside the
+baselines.
 
     python -m training.evaluate --models models [training/runs/srcnn3/onnx] \
         --out benchmarks/results/sr_validation.json
@@ -21,6 +22,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from core.inference import bicubic_upsample
+from core.models import normalisation_scale, read_card_items
 from core.scoring import BASELINES, block_mean, score, upsample_baseline
 from training.dataset import (
     DATA_DIR,
@@ -28,9 +31,7 @@ from training.dataset import (
     VALIDATION_FILES,
     Dem,
     load_dem,
-    normalisation_scale,
 )
-from training.export import read_card
 
 METRICS = ("rmse", "mae", "psnr", "slope_rmse_deg", "checkpoint_rmse")
 
@@ -51,15 +52,15 @@ class OnnxModel:
         import onnxruntime as ort
 
         self.path = path
-        self.card = read_card(path)
+        self.card = read_card_items(str(path))
         self.family = self.card["family"]
-        self.scale = int(self.card["scales"][0])
+        self.scales = [int(s) for s in self.card["scales"]]
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         self.session = ort.InferenceSession(str(path), options,
                                             providers=["CPUExecutionProvider"])
 
-    def upscale(self, coarse: np.ndarray, coarse_cell_m: float) -> np.ndarray:
+    def upscale(self, coarse: np.ndarray, coarse_cell_m: float, scale: int) -> np.ndarray:
         norm = self.card["normalisation"]
         valid = np.isfinite(coarse)
         offset = float(coarse[valid].mean())
@@ -68,9 +69,13 @@ class OnnxModel:
         # its whole receptive field (+2), never its own zero padding.
         c = int(self.card["receptive_field"]) + 2
         padded = np.pad(coarse, c, constant_values=np.nan)
-        x = ((fill_nearest(padded) - offset) / d).astype(np.float32)[None, None]
-        fine = self.session.run(["fine"], {"coarse": x})[0][0, 0].astype(np.float64) * d + offset
-        s = self.scale
+        x = (fill_nearest(padded) - offset) / d
+        name = self.session.get_inputs()[0].name
+        if self.card["input_space"] == "upsampled":
+            x = bicubic_upsample(x, scale)
+        x = x.astype(np.float32)[None, None]
+        fine = self.session.run(["fine"], {name: x})[0][0, 0].astype(np.float64) * d + offset
+        s = scale
         fine = fine[c * s:(c + coarse.shape[0]) * s, c * s:(c + coarse.shape[1]) * s]
         mask = np.kron(valid, np.ones((s, s), bool))
         return np.where(mask, fine, np.nan)
@@ -104,10 +109,10 @@ def evaluate_file(dem: Dem, scale: int, models: list[OnnxModel], degradation: st
     for method in BASELINES:
         out[method] = score(upsample_baseline(coarse, scale, method), truth, scale, cell)
     for model in models:
-        if model.scale != scale:
+        if scale not in model.scales:
             continue
         t = time.monotonic()
-        pred = model.upscale(coarse, dem.cell_m * scale)
+        pred = model.upscale(coarse, dem.cell_m * scale, scale)
         seconds = time.monotonic() - t
         out[model.family] = {**score(pred, truth, scale, cell), "seconds": seconds,
                              "output_mp": pred.size / 1e6}
@@ -143,15 +148,15 @@ def markdown_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
-# Seed 000, Tables 1-2 at x3 (SRTM 30 m, its own test tiles): PSNR dB, MAE m, RMSE m.
-SEED_X3 = {"bicubic": (37.17, 11.51, 14.16), "srcnn3": (38.48, 9.47, 12.01),
+# Jiao et al. (2020), Tables 1-2 at x3 (SRTM 30 m, its own test tiles): PSNR dB, MAE m, RMSE m.
+PAPER_X3 = {"bicubic": (37.17, 11.51, 14.16), "srcnn3": (38.48, 9.47, 12.01),
            "vdsr30": (46.45, 3.69, 4.83)}
 
 
 def reproduction_table(summary: dict, scale_key: str = "x3") -> str:
-    """Seed 000's Tables 1-2 layout: our held-out scores beside the seed's published ones."""
+    """Tables 1-2 of Jiao et al. (2020): our held-out scores beside the paper's published ones."""
     lines = ["| method | PSNR dB (ours) | MAE m (ours) | RMSE m (ours) | PSNR gain over bicubic "
-             "(ours) | seed PSNR / MAE / RMSE | seed gain |",
+             "(ours) | paper's PSNR / MAE / RMSE | paper's gain |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     methods = summary[scale_key]
     base = methods["bicubic"]["psnr"]
@@ -159,11 +164,11 @@ def reproduction_table(summary: dict, scale_key: str = "x3") -> str:
         if method not in methods:
             continue
         s = methods[method]
-        seed = SEED_X3.get(method)
-        seed_text = " / ".join(f"{v:.2f}" for v in seed) if seed else "-"
-        seed_gain = f"{seed[0] - SEED_X3['bicubic'][0]:+.2f}" if seed else "-"
+        paper = PAPER_X3.get(method)
+        paper_text = " / ".join(f"{v:.2f}" for v in paper) if paper else "-"
+        paper_gain = f"{paper[0] - PAPER_X3['bicubic'][0]:+.2f}" if paper else "-"
         lines.append(f"| {method} | {s['psnr']:.2f} | {s['mae']:.2f} | {s['rmse']:.2f} | "
-                     f"{s['psnr'] - base:+.2f} | {seed_text} | {seed_gain} |")
+                     f"{s['psnr'] - base:+.2f} | {paper_text} | {paper_gain} |")
     return "\n".join(lines)
 
 
@@ -190,7 +195,7 @@ def main(argv=None) -> None:
                           for s in args.scales}
     summary = summarise(per_file)
     result = {
-        "protocol": "DESIGN.md §7: truth = held-out real DEM, coarse = S x S "
+        "protocol": "docs/DESIGN.md §7: truth = held-out real DEM, coarse = S x S "
                     f"{args.degradation}, border 2·S excluded, mean over files",
         "degradation": args.degradation,
         "validation_files": args.files,

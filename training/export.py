@@ -4,7 +4,8 @@
         [--validation benchmarks/results/sr_validation.json]
 
 Each file ``<family>_x<S>.onnx`` has one input ``coarse`` (N, 1, H, W) and one output ``fine``
-(N, 1, H*S, W*S), both normalised as the card says, dynamic H and W, and the card of DESIGN.md §3
+(N, 1, H*S, W*S), both normalised as the card says, dynamic H and W, and the card of
+docs/DESIGN.md §3
 as JSON strings in ``metadata_props``. After writing, onnxruntime is run beside PyTorch on a real
 (or synthetic) coarse tile of odd, non-square size and the export fails if they differ by more
 than 1e-3 m.
@@ -22,14 +23,14 @@ import onnx
 import torch
 from torch import nn
 
-from training.dataset import normalisation_scale
+from core.models import normalisation_scale, read_card_items
 from training.train import load_checkpoint, model_from_checkpoint, predict, training_stage
 
 CARD_VERSION = 1
 PARITY_TOLERANCE_M = 1e-3
 OPSET = 17
 LICENSE = ("GPL-2.0-or-later, as the plugin; trained on public-domain SRTM data "
-           "(files and their licences: ../shared/data/dem/README.md)")
+           "(files, sources and licences: models/MODELS.md)")
 
 
 class FixedScale(nn.Module):
@@ -42,6 +43,62 @@ class FixedScale(nn.Module):
 
     def forward(self, coarse: torch.Tensor) -> torch.Tensor:
         return self.model(coarse, self.scale)
+
+
+class BodyOnUpsampled(nn.Module):
+    """A network whose weights do not depend on the scale (VDSR: the scale only picks the
+    bicubic front) as one graph on the bicubic-upsampled tile, which the runner makes
+    (core.inference.bicubic_upsample, the same operator): one file then serves every scale."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, upsampled: torch.Tensor) -> torch.Tensor:
+        return upsampled + self.model.body(upsampled)
+
+
+# Families exported as one BodyOnUpsampled file instead of one file per scale.
+SHARED_SCALE_FAMILIES = ("vdsr30",)
+
+
+def export_shared_onnx(model: nn.Module, path: Path) -> None:
+    wrapper = BodyOnUpsampled(model.eval()).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            wrapper, (torch.zeros(1, 1, 48, 40),), str(path), input_names=["upsampled"],
+            output_names=["fine"],
+            dynamic_axes={"upsampled": {0: "n", 2: "h", 3: "w"}, "fine": {0: "n", 2: "h", 3: "w"}},
+            opset_version=OPSET, dynamo=False,
+        )
+
+
+def shared_card(cards: dict[int, dict]) -> dict:
+    """One card for every scale from the per-scale cards of the same weights: the largest
+    receptive field (the runner's halo must cover every scale) and each scale's scores."""
+    first = cards[min(cards)]
+    return {
+        **first,
+        "scales": sorted(cards),
+        "input_space": "upsampled",
+        "input_name": "upsampled",
+        "receptive_field": max(c["receptive_field"] for c in cards.values()),
+        "validation": {f"x{s}": c["validation"] for s, c in sorted(cards.items())},
+    }
+
+
+def vdsr30_from_onnx(path: Path) -> nn.Module:
+    """The Vdsr30 network rebuilt from the weights of one of its ONNX exports."""
+    from training.networks import Vdsr30
+
+    weights = {i.name.removeprefix("model."): torch.from_numpy(onnx.numpy_helper.to_array(i).copy())
+               for i in onnx.load(str(path)).graph.initializer if i.name.startswith("model.body")}
+    model = Vdsr30()
+    missing, _ = model.load_state_dict(weights, strict=False)
+    if any(name.startswith("body") for name in missing):
+        raise ValueError(f"{path}: weights missing for {missing}")
+    return model.eval()
 
 
 def parameters_at_scale(model: nn.Module, scale: int) -> int:
@@ -77,7 +134,7 @@ def _export(wrapper: nn.Module, dummy: torch.Tensor, path: Path) -> None:
 
 def card(ckpt: dict, model: nn.Module, scale: int, validation: dict,
          default: bool = False) -> dict:
-    """The model card of DESIGN.md §3 (values are JSON-encoded when stored)."""
+    """The model card of docs/DESIGN.md §3 (values are JSON-encoded when stored)."""
     stages = training_stages(ckpt)
     return {
         "card_version": CARD_VERSION,
@@ -150,11 +207,6 @@ def write_card(path: Path, items: dict) -> None:
     onnx.save(model, str(path))
 
 
-def read_card(path: Path | str) -> dict:
-    model = onnx.load(str(path), load_external_data=False)
-    return {p.key: json.loads(p.value) for p in model.metadata_props}
-
-
 def parity_tile(scale: int) -> tuple[np.ndarray, float]:
     """A rough synthetic coarse tile in metres (odd, non-square) and its coarse cell size."""
     rng = np.random.default_rng(scale)
@@ -163,13 +215,21 @@ def parity_tile(scale: int) -> tuple[np.ndarray, float]:
     return z.astype(np.float64), 90.0 * scale
 
 
-def onnx_predict(session, coarse: np.ndarray, coarse_cell_m: float, card_norm: dict):
-    """What the runner does: subtract the tile mean, divide by D, run, scale back."""
+def onnx_predict(session, coarse: np.ndarray, coarse_cell_m: float, card_norm: dict,
+                 scale: int | None = None):
+    """What the runner does: subtract the tile mean, divide by D, (bicubic-upsample by `scale`
+    for a graph on the upsampled grid), run, scale back."""
+    from core.inference import bicubic_upsample
+
     offset = float(coarse.mean())
     d = float(normalisation_scale(coarse_cell_m, card_norm["scale_m"],
                                   card_norm["scale_per_cell"]))
-    x = ((coarse - offset) / d).astype(np.float32)[None, None]
-    return session.run(["fine"], {"coarse": x})[0][0, 0].astype(np.float64) * d + offset
+    x = (coarse - offset) / d
+    name = session.get_inputs()[0].name
+    if name == "upsampled":
+        x = bicubic_upsample(x, scale)
+    x = x.astype(np.float32)[None, None]
+    return session.run(["fine"], {name: x})[0][0, 0].astype(np.float64) * d + offset
 
 
 def check_parity(path: Path, model: nn.Module, scale: int, norm: dict) -> float:
@@ -179,7 +239,7 @@ def check_parity(path: Path, model: nn.Module, scale: int, norm: dict) -> float:
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     coarse, cell = parity_tile(scale)
     expected = predict(model, coarse, scale, cell)
-    got = onnx_predict(session, coarse, cell, norm)
+    got = onnx_predict(session, coarse, cell, norm, scale)
     if got.shape != (coarse.shape[0] * scale, coarse.shape[1] * scale):
         raise AssertionError(f"ONNX output shape {got.shape} is wrong for x{scale}")
     diff = float(np.max(np.abs(got - expected)))
@@ -195,8 +255,14 @@ def export_checkpoint(ckpt_path: Path | str, out_dir: Path, scales=None,
     ckpt = load_checkpoint(ckpt_path)
     model = model_from_checkpoint(ckpt)
     out_dir.mkdir(parents=True, exist_ok=True)
+    scales = scales or ckpt["config"]["scales"]
+    if ckpt["family"] in SHARED_SCALE_FAMILIES:
+        cards = {s: card(ckpt, model, s, validation_entry(ckpt, s, validation_json), default)
+                 for s in scales}
+        return [export_shared(model, shared_card(cards), out_dir / f"{ckpt['family']}.onnx",
+                              log)]
     paths = []
-    for scale in scales or ckpt["config"]["scales"]:
+    for scale in scales:
         path = out_dir / f"{ckpt['family']}_x{scale}.onnx"
         tmp = path.with_suffix(".tmp.onnx")
         export_onnx(model, scale, tmp)
@@ -208,6 +274,31 @@ def export_checkpoint(ckpt_path: Path | str, out_dir: Path, scales=None,
             f"step {ckpt['step']}")
         paths.append(path)
     return paths
+
+
+def export_shared(model: nn.Module, items: dict, path: Path, log=print) -> Path:
+    """Write, card and parity-check (at every scale of the card) one shared-scale file."""
+    tmp = path.with_suffix(".tmp.onnx")
+    export_shared_onnx(model, tmp)
+    write_card(tmp, items)
+    diffs = [check_parity(tmp, model, s, items["normalisation"]) for s in items["scales"]]
+    tmp.replace(path)
+    log(f"{path}: {path.stat().st_size / 1e6:.2f} MB, scales {items['scales']}, parity "
+        f"{max(diffs):.1e} m")
+    return path
+
+
+def merge_shared_scales(paths: list[Path], out: Path, log=print) -> Path:
+    """Turn per-scale exports of a shared-weight family (vdsr30_x2/x3/x4.onnx, identical
+    weights) into one file for all their scales, with their cards merged."""
+    cards = {read_card_items(str(p))["scales"][0]: read_card_items(str(p)) for p in paths}
+    model = vdsr30_from_onnx(paths[0])
+    for p in paths[1:]:  # the files must really hold the same weights
+        other = vdsr30_from_onnx(p)
+        if any(not torch.equal(a, b) for a, b in zip(model.state_dict().values(),
+                                                      other.state_dict().values())):
+            raise ValueError(f"{p} holds other weights than {paths[0]}")
+    return export_shared(model, shared_card(cards), out, log)
 
 
 def main(argv=None) -> None:

@@ -1,4 +1,5 @@
-"""Super-resolution networks: seed 000's vdsr30, the LR-space fast model and a 3-layer SRCNN.
+"""Super-resolution networks: vdsr30 after Jiao et al. (2020), the LR-space fast model and a
+3-layer SRCNN.
 
 All networks take and return NORMALISED elevations, x = (z - c) / D (see ``training.dataset``),
 and are offset-equivariant by construction: f(x + k) = f(x) + k away from the zero-padded tile
@@ -61,7 +62,7 @@ class ZeroSumConv2d(nn.Conv2d):
 
 
 class Vdsr30(nn.Module):
-    """Seed 000: 30 conv 3x3 layers, 64 channels, ReLU, zero padding, residual on bicubic.
+    """Jiao et al. (2020): 30 conv 3x3 layers, 64 channels, ReLU, zero padding, residual on bicubic.
 
     One set of weights serves every scale; the scale only selects the bicubic front.
     """
@@ -111,7 +112,7 @@ class Vdsr30(nn.Module):
 
     def architecture(self) -> str:
         return (
-            f"VDSR (seed 000): bicubic x S front, {self.depth} conv 3x3 layers with "
+            f"VDSR after Jiao et al. (2020): bicubic x S front, {self.depth} conv 3x3 layers with "
             f"{self.channels} channels, ReLU, zero padding, global residual; first conv "
             "zero-sum (offset-invariant); one set of weights for scales "
             f"{', '.join(map(str, self.scales))}"
@@ -194,11 +195,12 @@ class FastSR(nn.Module):
 
 
 class Srcnn3(nn.Module):
-    """Seed 000's 3-layer SRCNN baseline (9-1-5, 64/32 channels) on the bicubic-upsampled input.
+    """The 3-layer SRCNN baseline of Jiao et al. (2020) (9-1-5, 64/32 channels) on the
+    bicubic-upsampled input.
 
     Deviation from Dong et al., stated in REPRODUCTION.md: it predicts the residual over bicubic
     (zero-sum first layer) instead of the elevation itself, because learning the identity through
-    ReLUs needs far more training than a CPU session allows; this favours SRCNN, not the seed.
+    ReLUs needs far more training than a CPU session allows; this favours SRCNN, not the paper.
     """
 
     family = "srcnn3"

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812 (PyTorch's convention)
 
+from core.models import normalisation_scale
 from core.terrain import slope_degrees
 from training import networks
 from training.dataset import (
@@ -35,7 +36,6 @@ from training.dataset import (
     block_mean,
     coarsened,
     load_dem,
-    normalisation_scale,
     split_files,
     validation_crops,
 )
@@ -125,7 +125,7 @@ def predict(model: torch.nn.Module, coarse: np.ndarray, scale: int, coarse_cell_
             device: torch.device | str = "cpu") -> np.ndarray:
     """Elevations in metres from a NaN-free coarse array, with the card's normalisation."""
     offset = float(coarse.mean())
-    d = float(normalisation_scale(coarse_cell_m))
+    d = float(normalisation_scale(coarse_cell_m, SCALE_M, SCALE_PER_CELL))
     x = torch.from_numpy(((coarse - offset) / d).astype(np.float32))[None, None].to(device)
     return model(x, scale)[0, 0].float().cpu().numpy().astype(np.float64) * d + offset
 
@@ -160,7 +160,7 @@ def validate(model: torch.nn.Module, crops: list[Dem], scales, device) -> list[d
 def _bicubic(model, coarse, scale, cell, device) -> np.ndarray:
     """The network's fixed bicubic front alone: the baseline its residual must improve on."""
     offset = float(coarse.mean())
-    d = float(normalisation_scale(cell))
+    d = float(normalisation_scale(cell, SCALE_M, SCALE_PER_CELL))
     x = torch.from_numpy(((coarse - offset) / d).astype(np.float32))[None, None].to(device)
     return model.upsample[str(scale)](x)[0, 0].float().cpu().numpy() * d + offset
 

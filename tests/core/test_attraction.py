@@ -1,4 +1,5 @@
-"""Attraction model (DESIGN.md §4): seed 003's numbers, exact geometry, a brute-force reference."""
+"""Attraction model (docs/DESIGN.md §4): the paper's numbers, exact geometry, a brute-force
+reference."""
 import math
 import os
 from fractions import Fraction
@@ -94,7 +95,7 @@ def _rough(h, w, seed, nodata=0.15, offset=500.0):
     return z
 
 
-# ---- seed 003's worked example ------------------------------------------------------------------
+# ---- the worked example of Mokarram and Hojati (2018) ----------------------------------------
 
 def test_seed_worked_example_distances_and_attraction():
     edge = at.neighbour_distance(2, 0, 0, -1, 0)
@@ -130,7 +131,7 @@ def test_neighbour_sets_equal_geometric_construction(scale, neighbourhood):
 
 
 def test_quadrant_counts_and_touching_inner_subpixels():
-    # DESIGN §4: three neighbours, five on an axis (odd S), eight for the centre sub-pixel.
+    # docs/DESIGN.md §4: three neighbours, five on an axis (odd S), eight for the centre sub-pixel.
     assert len(at.neighbour_set(3, 0, 0, "quadrant")) == 3
     assert len(at.neighbour_set(3, 0, 1, "quadrant")) == 5
     assert len(at.neighbour_set(3, 1, 1, "quadrant")) == 8
@@ -180,7 +181,7 @@ def test_negative_elevations():
     z[0, 1], z[0, 0] = -10.0, -11.0
     out = at.upscale(z, 2, "touching", "max_attraction", preserve_mean=False)
     assert out[2, 2] == -10.0
-    # Where the window is non-negative, the seed's raw z/d rule is applied unchanged.
+    # Where the window is non-negative, the paper's raw z/d rule is applied unchanged.
     pos = _rough(12, 12, seed=3, nodata=0)
     lifted = at.upscale(pos + 0.0, 2, "surrounding", "max_attraction", False)
     assert brute_force(pos, 2, "surrounding", "max_attraction", False) == pytest.approx(lifted)

@@ -42,6 +42,12 @@ def test_card_is_read_from_metadata(smooth2):
     card = models.read_card(smooth2)
     assert card.scales == (2,) and card.receptive_field == 3 and card.input_space == "coarse"
     assert card.normalisation_scale(90.0) == pytest.approx(9.0)
+    # the card's rule is the one training uses on arrays: D = scale_m + scale_per_cell · cell
+    np.testing.assert_allclose(models.normalisation_scale(np.array([30.0, 90.0]), 2.0, 0.1),
+                               [5.0, 11.0])
+    items = models.read_card_items(smooth2)  # the whole card as written, unchecked
+    assert items["scales"] == [2] and items["receptive_field"] == 3
+    assert items["normalisation"]["scale_per_cell"] == card.scale_per_cell
 
 
 def test_model_without_card_is_refused(tmp_path):
@@ -133,8 +139,19 @@ def test_auto_reports_the_provider_used(tmp_path, smooth2):
 def test_onnxruntime_missing(tmp_path, smooth2, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     assert inference.onnxruntime_available() == (False, inference.INSTALL_HINT)
-    with pytest.raises(DemError, match="pip install onnxruntime"):
+    with pytest.raises(DemError, match="onnxruntime is not installed.*pip install"):
         inference.superresolve(JACKSBORO, str(tmp_path / "o.tif"), 2, model_file=smooth2)
+
+
+@pytest.mark.parametrize("platform,says", [
+    ("linux", "--user --break-system-packages onnxruntime"),
+    ("win32", "OSGeo4W Shell"),
+    ("darwin", "QGIS.app"),
+    ("freebsd14", "python3 -m pip install --user"),
+])
+def test_install_hint_fits_the_platform(platform, says):
+    hint = inference.install_hint(platform)
+    assert says in hint and "onnxruntime" in hint
 
 
 # Numbers and georeferencing ------------------------------------------------------------------
@@ -293,7 +310,9 @@ def test_tile_plan(smooth2):
 def test_bundled_model_loads_and_is_close_to_bicubic(tmp_path, path):
     card = models.read_card(path)
     assert card.family and card.scales and card.receptive_field >= 0
-    assert os.path.basename(path) == f"{card.family}_x{card.scales[0]}.onnx"
+    # One file per scale is <family>_x<S>.onnx; one file for several scales is <family>.onnx.
+    single = f"{card.family}_x{card.scales[0]}.onnx"
+    assert os.path.basename(path) == (single if len(card.scales) == 1 else f"{card.family}.onnx")
     scale = card.scales[0]
     z, info = read(JACKSBORO)
     crop = z[:96, :128]

@@ -5,7 +5,7 @@ import pytest
 
 from core import sampling
 from core.errors import DemError
-from core.raster import RasterInfo, write_array
+from core.raster import RasterInfo, read_info, write_array
 
 # 1000 m cells, origin (500000, 4000000), north up: cell (r, c) centre = (500500 + 1000c,
 # 3999500 − 1000r).
@@ -173,7 +173,8 @@ def test_unknown_method_and_reason_names():
     assert names.tolist() == ["ok", "outside", "edge", "nodata", "no_elevation", "no_position"]
 
 
-def test_a_plan_is_shared_by_dems_on_the_same_grid(tmp_path):
+def test_a_plan_fits_only_its_grid_and_samples_like_a_fresh_one(tmp_path):
+    """(DEMs sharing a plan through survey.assess: tests/core/test_survey.py.)"""
     rng = np.random.default_rng(5)
     z = grid(lambda c, r: 100 + c * r)
     a, b = str(tmp_path / "a.tif"), str(tmp_path / "b.tif")
@@ -184,14 +185,22 @@ def test_a_plan_is_shared_by_dems_on_the_same_grid(tmp_path):
     c = str(tmp_path / "c.tif")
     write_array(c, np.full((10, 10), 7.0), other, "Float64", nodata=-9999.0)
     x, y = cell_to_map(rng.uniform(0, 19, 200), rng.uniform(0, 14, 200))
-    sa, sb, sc = sampling.sample_rasters([a, b, c], x, y, "bicubic", block_size=8)
-    assert sa.ok.sum() > 100 and sa.reason.tolist() == sb.reason.tolist()
-    np.testing.assert_allclose(sb.values[sb.ok] - sa.values[sa.ok], 2.0, atol=1e-9)
-    assert sc.values[sc.ok] == pytest.approx(7.0)  # its own grid, not a's plan
     plan = sampling.plan_sampling(INFO, x, y, "bicubic", 8)
-    assert not plan.fits(other)
-    again = sampling.sample_raster(a, x, y, "bicubic", plan=plan)
-    np.testing.assert_array_equal(again.values[again.ok], sa.values[sa.ok])
+    assert plan.fits(read_info(a)) and plan.fits(read_info(b)) and not plan.fits(other)
+    samples = []
+    for path in (a, b):
+        shared = sampling.sample_raster(path, x, y, "bicubic", block_size=8, plan=plan)
+        fresh = sampling.sample_raster(path, x, y, "bicubic", block_size=8)
+        np.testing.assert_array_equal(shared.values, fresh.values)
+        np.testing.assert_array_equal(shared.reason, fresh.reason)
+        samples.append(shared)
+    sa, sb = samples
+    assert sa.ok.sum() > 100
+    np.testing.assert_allclose(sb.values[sb.ok] - sa.values[sa.ok], 2.0, atol=1e-9)
+    # a plan for another grid is not used: c is sampled on its own grid
+    sc = sampling.sample_raster(c, x, y, "bicubic", plan=plan)
+    assert sc.values[sc.ok] == pytest.approx(7.0)
+    assert sc.reason.tolist() == sampling.sample_raster(c, x, y, "bicubic").reason.tolist()
 
 
 def test_nan_and_inf_cells_without_declared_nodata(tmp_path):

@@ -1,14 +1,19 @@
 """core.survey and core.report: statistics equal hand-computed values, skipped points are
 counted by reason, zero usable points is a clear error, and the HTML report is well formed."""
+import dataclasses
+import html
 import math
 import re
 import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
+from osgeo import gdal, osr
 
 from core import report, sampling, survey
 from core.errors import DemError
+from core.progress import RecordingMonitor
+from core.raster import RasterInfo, read_array, write_array
 
 # reason codes, short so the expected lists line up
 OK, OUT, EDG, NOD, POS = (sampling.SAMPLED, sampling.OUTSIDE, sampling.EDGE,
@@ -131,3 +136,148 @@ def test_write_html_to_a_bad_folder_is_a_clear_error(tmp_path):
         report.write_html(str(tmp_path / "nope" / "r.html"), ["a"], [comp], [1.5, 1.0], "nearest")
     report.write_html(str(tmp_path / "r.html"), ["a"], [comp], [1.5, 1.0], "nearest")
     assert (tmp_path / "r.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+# The statistics list and the whole assessment ---------------------------------------------
+
+
+def test_one_statistics_list_orders_the_stats_the_table_and_the_report():
+    attributes = [st.attribute for st in survey.STATISTICS]
+    assert [f.name for f in dataclasses.fields(survey.AccuracyStats)] == attributes
+    fields = [st.field for st in survey.STATISTICS]
+    assert all(len(f) <= 10 for f in fields)  # shapefile (DBF) field names
+    assert len({f.lower() for f in fields}) == len(fields)
+    comp = survey.compare(make_sample([11.0, 12.0, np.nan], [OK, OK, OUT]), [10.0, 10.0, 10.0])
+    for st in survey.STATISTICS:
+        assert type(getattr(comp.stats, st.attribute)) is st.kind, st
+    text = report.render_html(["a"], [comp], np.array([10.0, 10.0, 10.0]), "nearest")
+    header = re.search(r"<tr><th>DEM</th>(.*?)</tr>", text).group(1)
+    assert re.findall(r"<th>(.*?)</th>", header) == [html.escape(st.label)
+                                                     for st in survey.STATISTICS]
+
+
+def srs_wkt(epsg):
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(epsg)
+    return srs.ExportToWkt()
+
+
+@pytest.fixture
+def three_dems(tmp_path):
+    """a: a UTM 44N grid with a nodata hole; b: a + 2 m on the same grid; c: a warped to
+    WGS84 lon/lat (another CRS and grid)."""
+    info = RasterInfo(60, 50, (600000.0, 90.0, 0.0, 3300000.0, 0.0, -90.0), srs_wkt(32644),
+                      data_type="Float32")
+    r, c = np.mgrid[0:50, 0:60].astype(float)
+    z = 1000.0 + 3.0 * c + 2.0 * r + 0.05 * c * r
+    z[20:24, 30:35] = np.nan
+    a, b, geo = (str(tmp_path / n) for n in ("a.tif", "b.tif", "c_wgs84.tif"))
+    write_array(a, z, info, nodata=-9999.0)
+    write_array(b, z + 2.0, info, nodata=-9999.0)
+    gdal.Warp(geo, a, dstSRS="EPSG:4326", resampleAlg="bilinear")
+    return a, b, geo, info
+
+
+def lonlat_survey(info, n=400, seed=7):
+    """Points over the UTM grid (a few beyond it) as WGS84 lon/lat, with survey heights."""
+    rng = np.random.default_rng(seed)
+    x0, dx, _, y0, _, dy = info.geotransform
+    x = x0 + dx * rng.uniform(-3, info.width + 3, n)
+    y = y0 + dy * rng.uniform(-3, info.height + 3, n)
+    to_geo = osr.CoordinateTransformation(_srs(32644), _srs(4326))
+    latlon = np.array([to_geo.TransformPoint(a, b)[:2] for a, b in zip(x, y)])
+    observed = 1000.0 + rng.normal(0, 30, n) + 0.03 * (x - x0)
+    observed[[5, 6]] = np.nan
+    return latlon[:, 1], latlon[:, 0], observed
+
+
+def _srs(epsg):
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(epsg)  # EPSG axis order (lat, lon for 4326): brute force, no shortcuts
+    return srs
+
+
+def test_assess_equals_brute_force_per_dem(three_dems, monkeypatch):
+    a, b, geo, info = three_dems
+    lon, lat, observed = lonlat_survey(info)
+    # brute force: every point through osr one by one, each DEM sampled and compared alone
+    to_utm = osr.CoordinateTransformation(_srs(4326), _srs(32644))
+    utm = np.array([to_utm.TransformPoint(p, q)[:2] for p, q in zip(lat, lon)])
+    expected = [survey.compare(sampling.sample_raster(a, utm[:, 0], utm[:, 1], "bicubic"),
+                               observed),
+                survey.compare(sampling.sample_raster(b, utm[:, 0], utm[:, 1], "bicubic"),
+                               observed),
+                survey.compare(sampling.sample_raster(geo, lon, lat, "bicubic"), observed)]
+    calls = {"reproject": 0, "plan": 0}
+
+    def counting(name, function):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return function(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(survey, "reproject_points", counting("reproject",
+                                                               survey.reproject_points))
+    monkeypatch.setattr(survey, "plan_sampling", counting("plan", survey.plan_sampling))
+    monitor = RecordingMonitor()
+    dems = [survey.DemSource(a, "a"), survey.DemSource(b, "b"), survey.DemSource(geo)]
+    got = survey.assess(dems, lon, lat, observed, "bicubic", srs_wkt(4326),
+                        ids=np.arange(100, 500), monitor=monitor)
+    assert calls == {"reproject": 1, "plan": 2}  # once per CRS; a and b share one plan
+    for g, e in zip(got, expected):
+        np.testing.assert_array_equal(g.reason, e.reason)
+        np.testing.assert_allclose(g.residuals, e.residuals, rtol=0, atol=1e-6)
+        assert g.stats.as_dict() == pytest.approx(e.stats.as_dict(), rel=1e-9, abs=1e-9)
+    st = got[0].stats
+    assert st.n_outside > 0 and st.n_nodata > 0 and st.n_no_elevation == 2
+    assert got[1].stats.me == pytest.approx(st.me + 2.0)
+    assert got[2].stats.n_used > 250
+    log = "\n".join(monitor.infos + monitor.warnings)
+    assert f"a: N used {st.n_used} of 400" in log and "c_wgs84.tif: N used" in log
+    assert "b: 2 point(s) skipped without a survey elevation (NULL/NaN): ids 105, 106" in log
+
+
+def test_assess_without_crs_uses_the_coordinates_as_they_are(three_dems, tmp_path):
+    a, _, _, info = three_dems
+    x0, dx, _, y0, _, dy = info.geotransform
+    rng = np.random.default_rng(3)
+    x, y = x0 + dx * rng.uniform(0, 60, 50), y0 + dy * rng.uniform(0, 50, 50)
+    observed = np.full(50, 1100.0)
+    direct = survey.compare(sampling.sample_raster(a, x, y, "nearest"), observed)
+    nocrs = str(tmp_path / "nocrs.tif")
+    write_array(nocrs, read_array(a)[0], RasterInfo(60, 50, info.geotransform))
+    for dem, points_crs, warning in (
+            (survey.DemSource(a, "a"), "", "survey points have no CRS"),
+            (survey.DemSource(nocrs, "n"), srs_wkt(4326), "n has no CRS"),
+            (survey.DemSource(a, "a", crs_wkt=""), srs_wkt(4326), "a has no CRS")):
+        monitor = RecordingMonitor()
+        (got,) = survey.assess([dem], x, y, observed, "nearest", points_crs, monitor=monitor)
+        assert any(warning in w for w in monitor.warnings), (warning, monitor.warnings)
+        assert got.stats.as_dict() == direct.stats.as_dict()
+    with pytest.raises(DemError, match="at least one DEM"):
+        survey.assess([], x, y, observed)
+
+
+def test_check_writable_names_the_reason(tmp_path):
+    report.check_writable(str(tmp_path / "r.html"))  # a writable folder: no error
+    assert list(tmp_path.iterdir()) == []  # and the check leaves nothing behind
+    with pytest.raises(DemError, match=r"Cannot write the report \(X\) to .*nope.*: the "
+                                       r"folder .* does not exist"):
+        report.check_writable(str(tmp_path / "nope" / "r.html"), "the report (X)")
+    with pytest.raises(DemError, match="that is a folder"):
+        report.check_writable(str(tmp_path))
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DemError, match="does not exist"):  # a file is not a folder
+        report.check_writable(str(tmp_path / "file" / "r.html"))
+
+
+def test_field_prefixes_are_unique_and_short():
+    got = survey.field_prefixes(["SRTM 90m UTM", "srtm_90m_utm_x2", "2024 lidar", "éé"],
+                         ["SRTM_90_z", "id"])
+    # SRTM_90_z is an input field (DBF compares case-insensitively) → numbered prefixes
+    assert got[:2] == ["SRTM_91", "srtm_92"]
+    assert got[2] == "d2024_l" and got[3] == "dem"
+    names = [p + s for p in got for s in ("_z", "_e", "_s")]
+    assert all(len(n) <= 10 for n in names)
+    assert len({n.lower() for n in names}) == len(names)
+    assert not {n.lower() for n in names} & {"srtm_90_z", "id"}

@@ -12,13 +12,14 @@ import pytest
 
 from training.dataset import (
     DATA_DIR,
+    SCALE_M,
+    SCALE_PER_CELL,
     Dem,
     PatchSampler,
     augment,
     block_mean,
     coarsened,
     load_dem,
-    normalisation_scale,
     split_files,
     valid_corners,
 )
@@ -88,7 +89,7 @@ def test_patches_have_no_nan_and_are_normalised():
         assert fine.shape == (8, 1, 48, 48)
         assert np.isfinite(coarse).all() and np.isfinite(fine).all()
         np.testing.assert_allclose(coarse.mean(axis=(1, 2, 3)), 0, atol=1e-4)  # tile-mean offset
-        np.testing.assert_allclose(d, normalisation_scale(dem.cell_m * scale))
+        np.testing.assert_allclose(d, SCALE_M + SCALE_PER_CELL * dem.cell_m * scale)
         # coarse is the block mean of fine (both shifted and scaled the same way)
         np.testing.assert_allclose(block_mean(fine, scale), coarse, atol=1e-4)
 
@@ -292,12 +293,12 @@ def test_onnx_files_contract_and_parity(tiny_run):
 def test_onnx_is_offset_equivariant(tiny_run):
     import onnxruntime as ort
 
-    from training.export import read_card
+    from core.models import read_card
 
     _, paths, _, _ = tiny_run
     for path in paths:
-        card = read_card(path)
-        scale, rf = card["scales"][0], card["receptive_field"]
+        card = read_card(str(path))
+        scale, rf = card.scales[0], card.receptive_field
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         x = np.random.default_rng(1).normal(size=(1, 1, 30, 30)).astype(np.float32) * 5
         (a,) = session.run(["fine"], {"coarse": x})
@@ -307,11 +308,10 @@ def test_onnx_is_offset_equivariant(tiny_run):
 
 
 def test_card_content(tiny_run):
-    from training.dataset import SCALE_M, SCALE_PER_CELL
-    from training.export import read_card
+    from core.models import read_card_items
 
     ckpt, paths, _, _ = tiny_run
-    card = read_card(paths[1])
+    card = read_card_items(str(paths[1]))
     assert card["card_version"] == 1
     assert card["family"] == "fastsr" and card["scales"] == [3]
     assert card["input_space"] == "coarse"
@@ -350,7 +350,7 @@ def test_runner_reads_the_card_and_tiles_like_whole_file_inference(tiny_run, tmp
     raster.write_array(src, dem.z, info)
     inference.superresolve(src, out, 2, model_file=str(path), device="cpu", tile_size=24)
     tiled, _ = raster.read_array(out)
-    whole = OnnxModel(path, threads=1).upscale(dem.z.astype(np.float64), 90.0)
+    whole = OnnxModel(path, threads=1).upscale(dem.z.astype(np.float64), 90.0, 2)
     assert np.nanmax(np.abs(tiled - whole)) < PARITY_TOLERANCE_M
 
 

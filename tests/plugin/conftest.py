@@ -84,3 +84,42 @@ def mandakini():
 @pytest.fixture
 def jacksboro():
     return os.path.join(DATA, "jacksboro_fault_srtm3.tif")
+
+
+QGIS_PROCESS = "/usr/bin/qgis_process.bin"
+
+
+@pytest.fixture(scope="session")
+def qgis_process_env(tmp_path_factory):
+    """Environment for qgis_process.bin: the plugin on QGIS_PLUGINPATH, enabled in a throwaway
+    profile, the venv's packages visible (what scripts/env.sh sets up for users)."""
+    import glob
+    import subprocess
+
+    if not os.path.exists(QGIS_PROCESS):
+        pytest.skip("no qgis_process.bin")
+    profile = tmp_path_factory.mktemp("qgis-profile")
+    env = dict(os.environ)
+    site = glob.glob(os.path.join(ROOT, ".venv", "lib", "python3*", "site-packages"))
+    env.update(
+        QT_QPA_PLATFORM="offscreen",
+        QGIS_PLUGINPATH=PLUGINS,
+        QGIS_CUSTOM_CONFIG_PATH=str(profile),
+        PYTHONPATH=os.pathsep.join(site + [env.get("PYTHONPATH", "")]).strip(os.pathsep),
+    )
+    enable = subprocess.run([QGIS_PROCESS, "plugins", "enable", "demsr"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert enable.returncode == 0, enable.stdout + enable.stderr
+    return env
+
+
+@pytest.fixture
+def qgis_process(qgis_process_env):
+    """Run qgis_process.bin with arguments; returns the CompletedProcess."""
+    import subprocess
+
+    def run(*args, timeout=300):
+        return subprocess.run([QGIS_PROCESS, *args], env=qgis_process_env, capture_output=True,
+                              text=True, timeout=timeout)
+
+    return run

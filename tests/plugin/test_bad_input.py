@@ -2,6 +2,8 @@
 
 demsr:tpi stands in for all of them: they share algorithms/base.py's input and output handling.
 """
+import os
+
 import numpy as np
 import pytest
 from osgeo import gdal, osr
@@ -58,3 +60,36 @@ def test_unwritable_output_is_a_clear_message(run_alg, tmp_path):
     with pytest.raises(QgsProcessingException, match="the folder .* does not exist"):
         run_alg("demsr:tpi", {"INPUT": src, "RADIUS": 1,
                               "OUTPUT": str(tmp_path / "missing" / "dir" / "o.tif")})
+
+
+def test_no_crs_map_units_are_the_geotransforms_units_and_the_log_says_so(run_alg, tmp_path,
+                                                                         log_feedback):
+    src = _write(tmp_path / "nocrs.tif", epsg=None)  # 30 × 30 geotransform units per cell
+    in_map_units = str(tmp_path / "map.tif")
+    run_alg("demsr:tpi", {"INPUT": src, "RADIUS": 90.0, "UNITS": 1, "OUTPUT": in_map_units},
+            log_feedback)
+    assert any("geotransform's own units" in line for line in log_feedback.lines)
+    assert not any("cell units" in line for line in log_feedback.lines)
+    in_cells = str(tmp_path / "cells.tif")
+    run_alg("demsr:tpi", {"INPUT": src, "RADIUS": 3.0, "UNITS": 0, "OUTPUT": in_cells})
+    np.testing.assert_array_equal(gdal.Open(in_map_units).ReadAsArray(),
+                                  gdal.Open(in_cells).ReadAsArray())
+
+
+def test_landforms_with_an_unwritable_table_writes_nothing(run_alg, tmp_path):
+    src = _write(tmp_path / "dem.tif")
+    out = tmp_path / "lf.tif"
+    with pytest.raises(QgsProcessingException):
+        run_alg("demsr:landforms", {"INPUT": src, "SMALL_RADIUS": 1, "LARGE_RADIUS": 5,
+                                    "OUTPUT": str(out),
+                                    "OUTPUT_TABLE": str(tmp_path / "no" / "such" / "t.gpkg")})
+    assert not out.exists()
+    assert sorted(os.listdir(tmp_path)) == ["dem.tif"]
+
+
+def test_landforms_table_is_optional(run_alg, tmp_path):
+    src = _write(tmp_path / "dem.tif")
+    res = run_alg("demsr:landforms", {"INPUT": src, "SMALL_RADIUS": 1, "LARGE_RADIUS": 5,
+                                      "OUTPUT": str(tmp_path / "lf.tif"), "OUTPUT_TABLE": None})
+    assert gdal.Open(res["OUTPUT"]).GetRasterBand(1).DataType == gdal.GDT_Byte
+    assert not res["OUTPUT_TABLE"]

@@ -1,4 +1,4 @@
-"""The plugin loads in QGIS and registers the provider with every algorithm of DESIGN.md §2."""
+"""The plugin loads in QGIS and registers the provider with every algorithm of docs/DESIGN.md §2."""
 import os
 
 from qgis.core import QgsApplication

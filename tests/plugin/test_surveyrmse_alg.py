@@ -2,6 +2,7 @@
 against a UTM DEM equal the same points pre-projected, skipped points are counted and listed,
 several DEMs in different CRSs, and clear errors for bad input."""
 import math
+import os
 
 import numpy as np
 import pytest
@@ -160,20 +161,6 @@ def test_several_dems_in_different_crs_and_geometry_z(run_alg, mandakini, tmp_pa
     assert len(set(n.lower() for n in fields)) == len(fields) == 2 + 6
 
 
-def test_field_prefixes_are_unique_and_short():
-    from demsr.algorithms.surveyrmse import field_prefixes
-
-    got = field_prefixes(["SRTM 90m UTM", "srtm_90m_utm_x2", "2024 lidar", "éé"],
-                         ["SRTM_90_z", "id"])
-    # SRTM_90_z is an input field (DBF compares case-insensitively) → numbered prefixes
-    assert got[:2] == ["SRTM_91", "srtm_92"]
-    assert got[2] == "d2024_l" and got[3] == "dem"
-    names = [p + s for p in got for s in ("_z", "_e", "_s")]
-    assert all(len(n) <= 10 for n in names)
-    assert len({n.lower() for n in names}) == len(names)
-    assert not {n.lower() for n in names} & {"srtm_90_z", "id"}
-
-
 def test_bad_inputs_are_clear_errors(run_alg, mandakini, tmp_path):
     x, y, z = survey_utm(mandakini, n=20, seed=3)
     layer = memory_points(UTM, x, y, z)
@@ -252,3 +239,150 @@ def test_cancel_stops_the_run(mandakini, demsr_provider, tmp_path):
             "OUTPUT_RESIDUALS": "TEMPORARY_OUTPUT", "OUTPUT_TABLE": "TEMPORARY_OUTPUT",
             "OUTPUT_HTML": str(tmp_path / "report.html")}, feedback=CancelSoon())
     assert not (tmp_path / "report.html").exists()
+
+
+# Optional outputs and all-or-nothing -------------------------------------------------------
+
+NUMBERS = {"RMSE", "ME", "MAE", "NMAD"}
+
+
+def z_points(path, n=60, seed=6):
+    x, y, z = survey_utm(path, n=n, seed=seed)
+    return memory_points(UTM, x, y, z, kind="PointZ", extra_field=False)
+
+
+def test_only_the_mandatory_inputs_or_one_output(run_alg, mandakini, tmp_path):
+    layer = z_points(mandakini)
+    full = run_alg("demsr:surveyrmse", {
+        "DEMS": [mandakini], "POINTS": layer, "OUTPUT_RESIDUALS": "TEMPORARY_OUTPUT",
+        "OUTPUT_TABLE": "TEMPORARY_OUTPUT", "OUTPUT_HTML": str(tmp_path / "full.html")})
+    bare = run_alg("demsr:surveyrmse", {"DEMS": [mandakini], "POINTS": layer})
+    assert set(bare) == NUMBERS  # no output asked for: the numbers only
+    for key in NUMBERS:
+        assert bare[key] == full[key] and math.isfinite(bare[key])
+    assert [p.name for p in tmp_path.iterdir()] == ["full.html"]
+    for name, dest in (("OUTPUT_RESIDUALS", str(tmp_path / "res.gpkg")),
+                       ("OUTPUT_TABLE", str(tmp_path / "table.csv")),
+                       ("OUTPUT_HTML", str(tmp_path / "only.html"))):
+        one = run_alg("demsr:surveyrmse", {"DEMS": [mandakini], "POINTS": layer, name: dest})
+        assert set(one) == NUMBERS | {name}, name
+        assert one["RMSE"] == full["RMSE"]
+        written = {p.name for p in tmp_path.iterdir()} - {"full.html"}
+        assert written == {os.path.basename(dest)}, (name, written)
+        os.remove(dest)
+    assert full["OUTPUT_TABLE"].featureCount() == 1
+    assert full["OUTPUT_RESIDUALS"].featureCount() == 60
+
+
+def files_in(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.mark.parametrize("residuals", ["res.gpkg", "res.shp"])
+def test_an_unwritable_report_fails_before_anything_is_left(run_alg, mandakini, tmp_path,
+                                                            residuals):
+    layer = z_points(mandakini)
+    out = tmp_path / "out"
+    out.mkdir()
+    params = {"DEMS": [mandakini], "POINTS": layer, "OUTPUT_RESIDUALS": str(out / residuals),
+              "OUTPUT_TABLE": str(out / "table.gpkg"),
+              "OUTPUT_HTML": str(tmp_path / "missing" / "report.html")}
+    with pytest.raises(QgsProcessingException,
+                       match=r"accuracy report \(OUTPUT_HTML\).*does not exist"):
+        run_alg("demsr:surveyrmse", params)
+    assert files_in(out) == []  # neither the residual layer (nor its side-cars) nor the table
+    # an unwritable table: named, and the residual layer created before it is removed
+    params.update(OUTPUT_TABLE=str(tmp_path / "missing" / "table.shp"),
+                  OUTPUT_HTML=str(out / "report.html"))
+    with pytest.raises(QgsProcessingException, match=r"accuracy table \(OUTPUT_TABLE\)"):
+        run_alg("demsr:surveyrmse", params)
+    assert files_in(out) == []
+    # with good destinations every file is there
+    params.update(OUTPUT_TABLE=str(out / "table.gpkg"))
+    run_alg("demsr:surveyrmse", params)
+    assert {residuals, "table.gpkg", "report.html"} <= set(files_in(out))
+
+
+def test_a_failure_during_the_work_removes_the_outputs(run_alg, mandakini, tmp_path):
+    x, y, z = survey_utm(mandakini, n=20, seed=3)
+    far = memory_points(UTM, x - 1e6, y, z)  # no point on the DEM: assess fails
+    params = {"DEMS": [mandakini], "POINTS": far, "ELEVATION_FIELD": "elev",
+              "OUTPUT_RESIDUALS": str(tmp_path / "res.shp"),
+              "OUTPUT_TABLE": str(tmp_path / "table.gpkg"),
+              "OUTPUT_HTML": str(tmp_path / "report.html")}
+    with pytest.raises(QgsProcessingException, match="No survey point can be used"):
+        run_alg("demsr:surveyrmse", params)
+    assert files_in(tmp_path) == []
+
+
+def test_cancel_leaves_no_file(mandakini, demsr_provider, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingFeedback
+
+    class CancelInSampling(QgsProcessingFeedback):
+        def setProgress(self, value):  # noqa: N802 (QGIS's name)
+            super().setProgress(value)
+            if value > 10:  # past reading the points: the outputs exist by now
+                self.cancel()
+
+    x, y, z = survey_utm(mandakini, n=30000, seed=5)
+    with pytest.raises(QgsProcessingException, match="Cancelled"):
+        processing.run("demsr:surveyrmse", {
+            "DEMS": [mandakini], "POINTS": memory_points(UTM, x, y, z),
+            "ELEVATION_FIELD": "elev", "OUTPUT_RESIDUALS": str(tmp_path / "res.gpkg"),
+            "OUTPUT_TABLE": str(tmp_path / "table.csv"),
+            "OUTPUT_HTML": str(tmp_path / "report.html")}, feedback=CancelInSampling())
+    assert files_in(tmp_path) == []
+
+
+# Reprojection: QGIS's own operation, vectorised --------------------------------------------
+
+
+@pytest.mark.parametrize("src,dst,box", [
+    ("EPSG:4326", "EPSG:32644", (78, 25, 84, 35)),
+    ("EPSG:32644", "EPSG:4326", (200e3, 2.5e6, 800e3, 4e6)),
+    ("EPSG:4326", "EPSG:27700", (-5, 50, 1, 58)),  # OSGB36: a datum shift
+    ("EPSG:4267", "EPSG:3857", (-110, 30, -80, 48)),  # NAD27: another
+])
+def test_reprojection_agrees_with_qgis_within_a_millimetre(src, dst, box):
+    from demsr.algorithms.surveyrmse import _crs_wkt, _operation
+    from demsr.core.reproject import reproject_points
+
+    a, b = QgsCoordinateReferenceSystem(src), QgsCoordinateReferenceSystem(dst)
+    context = QgsProject.instance().transformContext()
+    rng = np.random.default_rng(0)
+    xs, ys = rng.uniform(box[0], box[2], 300), rng.uniform(box[1], box[3], 300)
+    operation, inverse = _operation(a, b, context)
+    assert operation  # QGIS's pipeline is handed over, not re-chosen by PROJ
+    gx, gy = reproject_points(xs, ys, _crs_wkt(a), _crs_wkt(b), operation, inverse)
+    ct = QgsCoordinateTransform(a, b, context)
+    ref = np.array([[p.x(), p.y()] for p in (ct.transform(QgsPointXY(u, v))
+                                             for u, v in zip(xs, ys))])
+    tol = 1e-8 if b.isGeographic() else 1e-3  # 1e-8 degrees ≈ 1 mm
+    np.testing.assert_allclose(gx, ref[:, 0], rtol=0, atol=tol)
+    np.testing.assert_allclose(gy, ref[:, 1], rtol=0, atol=tol)
+
+
+def test_the_projects_datum_transformation_is_used(run_alg, mandakini, tmp_path):
+    """A transformation chosen in the project (here a deliberate 180 m shift east) is what
+    the points go through, as QGIS's own transform would do."""
+    x, y, z = survey_utm(mandakini, n=200, seed=8)
+    lon, lat = transform(x, y, UTM, WGS84)
+    geo = memory_points(WGS84, lon, lat, z)
+    shifted = memory_points(UTM, x + 180.0, y, z)
+    pipeline = ("+proj=pipeline +step +proj=unitconvert +xy_in=deg +xy_out=rad "
+                "+step +proj=utm +zone=44 +ellps=WGS84 +step +proj=affine +xoff=180")
+    project = QgsProject.instance()
+    before = project.transformContext()
+    context = project.transformContext()
+    assert context.addCoordinateOperation(WGS84, UTM, pipeline)
+    project.setTransformContext(context)
+    try:
+        got = run_rmse(run_alg, [mandakini], geo, tmp_path)
+    finally:
+        project.setTransformContext(before)
+    want = run_rmse(run_alg, [mandakini], shifted, tmp_path)
+    plain = run_rmse(run_alg, [mandakini], geo, tmp_path)
+    for key in NUMBERS:
+        assert got[key] == pytest.approx(want[key], rel=1e-6), key
+    assert abs(plain["RMSE"] - got["RMSE"]) > 1e-3  # the shift changes the answer
