@@ -19,7 +19,7 @@ from qgis.PyQt.QtCore import QVariant
 from ..core import landforms as core_lf
 from ..core import tpi as core_tpi
 from .base import DemAlgorithm
-from .engine import add_engine_parameter, engine_of, run_chunked
+from .engine import ENGINE_HELP, add_engine_parameter, engine_of, run_chunked
 from .styling import LandformStyler
 from .tpi import SHAPES, UNITS, no_crs_note
 
@@ -66,6 +66,8 @@ class LandformsAlgorithm(DemAlgorithm):
         "Weiss (2001), Topographic position and landforms analysis, poster, ESRI User "
         "Conference, San Diego."
     )
+
+    HELP += ENGINE_HELP
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS's name)
         self.addParameter(QgsProcessingParameterRasterLayer("INPUT", self.tr("DEM")))

@@ -13,7 +13,7 @@ from ..core import inference
 from ..core.errors import DemError
 from ..core.models import bundled_families
 from .base import DemAlgorithm
-from .engine import add_engine_parameter, engine_of, run_chunked
+from .engine import ENGINE_HELP, add_engine_parameter, engine_of, run_chunked
 from .styling import DemStyler
 
 NO_MODEL = "(no bundled model installed)"
@@ -59,6 +59,7 @@ class SuperResolutionAlgorithm(DemAlgorithm):
         "coarse grid (Lim et al. 2017, Enhanced deep residual networks for single image "
         "super-resolution, CVPR workshops)."
     )
+    HELP += ENGINE_HELP
 
     def shortHelpString(self):  # noqa: N802 (QGIS's name)
         names = ", ".join(f"{i} = {name}" for i, name in enumerate(self.model_options()))
