@@ -19,6 +19,7 @@ from qgis.PyQt.QtCore import QVariant
 from ..core import landforms as core_lf
 from ..core import tpi as core_tpi
 from .base import DemAlgorithm
+from .engine import add_engine_parameter, engine_of, run_chunked
 from .styling import LandformStyler
 from .tpi import SHAPES, UNITS, no_crs_note
 
@@ -88,6 +89,7 @@ class LandformsAlgorithm(DemAlgorithm):
         self.addParameter(QgsProcessingParameterFeatureSink(
             "OUTPUT_TABLE", self.tr("Area per class"), QgsProcessing.TypeVector,
             optional=True, createByDefault=True))
+        add_engine_parameter(self)
 
     def run_core(self, parameters, context, monitor):
         shape = SHAPES[self.parameterAsEnum(parameters, "SHAPE", context)]
@@ -104,6 +106,7 @@ class LandformsAlgorithm(DemAlgorithm):
             self.parameterAsDouble(parameters, "SLOPE_THRESHOLD", context),
         )
         output = self.output_path(parameters, "OUTPUT", context)
+        engine = engine_of(self, parameters, context)
         # The table is opened before any work, so an unwritable one fails at once.
         fields = QgsFields()
         for name, kind in TABLE_FIELDS:
@@ -114,7 +117,14 @@ class LandformsAlgorithm(DemAlgorithm):
             QgsCoordinateReferenceSystem())
         written = []
         try:
-            result = core_lf.landforms_raster(path, output, settings, monitor=monitor)
+            if engine:
+                result = run_chunked("landforms", path, output, {
+                    "small_radius": self.parameterAsDouble(parameters, "SMALL_RADIUS", context),
+                    "large_radius": self.parameterAsDouble(parameters, "LARGE_RADIUS", context),
+                    "shape": shape, "units": units, "scheme": scheme,
+                    "slope_threshold": settings.slope_threshold}, engine, monitor).stats
+            else:
+                result = core_lf.landforms_raster(path, output, settings, monitor=monitor)
             written.append(output)
             for code, name, cells, area, pct in result["rows"]:
                 monitor.info(f"{code:2d} {name}: {cells} cells, {area:.3f} km², {pct:.2f} %")

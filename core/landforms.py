@@ -332,8 +332,11 @@ def class_table(counts: np.ndarray, info: RasterInfo, scheme: str) -> list[tuple
 
     `counts` is (rows × classes+1) cells per raster row and code (column 0 = nodata).
     """
-    areas = row_cell_areas_km2(info) @ counts  # km² per code
-    cells = counts.sum(axis=0)
+    return class_rows(counts.sum(axis=0), row_cell_areas_km2(info) @ counts, scheme)
+
+
+def class_rows(cells: np.ndarray, areas: np.ndarray, scheme: str) -> list[tuple]:
+    """Rows (code, name, cells, area_km2, percent) from cells and km² per code (0 = nodata)."""
     valid_area = float(areas[1:].sum())
     rows = []
     for code, (name, _) in CLASSES[scheme].items():

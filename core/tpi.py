@@ -24,6 +24,8 @@ Radii in cells always treat the cell as square.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import os
 from dataclasses import dataclass
@@ -202,6 +204,21 @@ def _box_sum(a: np.ndarray, hy: int, hx: int) -> np.ndarray:
     return _window_sum_1d(_window_sum_1d(a, hx, 1), hy, 0)
 
 
+# FFT threads; 0 = every core. A Dask worker with one thread per process sets 1 (fft_threads),
+# so N workers on N cores do not each start N FFT threads.
+_FFT_THREADS: contextvars.ContextVar[int] = contextvars.ContextVar("fft_threads", default=0)
+
+
+@contextlib.contextmanager
+def fft_threads(count: int):
+    """Within the block, FFT sums use `count` threads (0 = every core)."""
+    token = _FFT_THREADS.set(int(count))
+    try:
+        yield
+    finally:
+        _FFT_THREADS.reset(token)
+
+
 def _direct_sum(a: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return ndimage.correlate(a, kernel.astype(np.float64), mode="constant", cval=0.0)
 
@@ -223,14 +240,15 @@ def _fft_sums(a: np.ndarray, kernels: list[np.ndarray]) -> list[np.ndarray]:
     fft_rows = sp_fft.next_fast_len(min(_FFT_STRIP_ROWS, height) + 3 * hy, real=True)
     strip_rows = fft_rows - 3 * hy
     shape = (fft_rows, sp_fft.next_fast_len(width + hx, real=True))
-    spectra = [sp_fft.rfft2(k.astype(np.float64), shape, workers=_WORKERS) for k in kernels]
+    workers = _FFT_THREADS.get() or _WORKERS
+    spectra = [sp_fft.rfft2(k.astype(np.float64), shape, workers=workers) for k in kernels]
     sums = [np.empty(a.shape, dtype=np.float64) for _ in kernels]
     for top in range(0, height, strip_rows):
         n = min(strip_rows, height - top)
         first, stop = max(top - hy, 0), min(top + n + hy, height)
-        strip = sp_fft.rfft2(a[first:stop], shape, workers=_WORKERS)
+        strip = sp_fft.rfft2(a[first:stop], shape, workers=workers)
         for kernel, spectrum, out in zip(kernels, spectra, sums):
-            full = sp_fft.irfft2(strip * spectrum, shape, workers=_WORKERS)
+            full = sp_fft.irfft2(strip * spectrum, shape, workers=workers)
             # The kernel sits at the origin of its transform: the centred sum of strip row i is
             # row i + half-height of the full convolution, column j + half-width.
             row, col = top - first + kernel.shape[0] // 2, kernel.shape[1] // 2
@@ -399,14 +417,18 @@ class Moments:
         v = values.ravel() if finite.all() else values[finite]
         if v.size == 0:
             return
-        nb = v.size
         mb = float(v.mean(dtype=np.float64))
         deviations = np.subtract(v, mb, dtype=np.float64)
-        m2b = float(np.dot(deviations, deviations))
-        n = self.n + nb
-        delta = mb - self.mean
-        self.mean += delta * nb / n
-        self.m2 += m2b + delta * delta * self.n * nb / n
+        self.merge(Moments(int(v.size), mb, float(np.dot(deviations, deviations))))
+
+    def merge(self, other: Moments) -> None:
+        """Fold in the moments of another set of cells (a block or a chunk computed elsewhere)."""
+        if other.n == 0:
+            return
+        n = self.n + other.n
+        delta = other.mean - self.mean
+        self.mean += delta * other.n / n
+        self.m2 += other.m2 + delta * delta * self.n * other.n / n
         self.n = n
 
     @property
