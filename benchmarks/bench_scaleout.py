@@ -138,9 +138,15 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=1,
                    help="run each configuration N times and keep the fastest (shared machines)")
     p.add_argument("--one", help=argparse.SUPPRESS)
+    p.add_argument("--markdown", metavar="RESULTS_JSON",
+                   help="print the tables of a results file (measured and on paper) and stop")
     args = p.parse_args()
     if args.one:
         print(json.dumps(run_one(json.loads(args.one))))
+        return
+    if args.markdown:
+        with open(args.markdown) as f:
+            print(markdown(json.load(f)))
         return
 
     tiles = srtm3_tiles(args.tiles)
@@ -199,6 +205,56 @@ def main() -> None:
         json.dump(report, f, indent=1)
     shutil.rmtree(work, ignore_errors=True)
     print(f"wrote {args.out} ({report['total_s']} s)")
+
+
+# SRTM1 areas for the on-paper estimates: (name, 1° tiles). The Alps as the 60 tiles of
+# 5–17° E × 43–48° N; Africa from its land area (30.4 M km² at ≈ 12,000 km² per tile, plus
+# partial coastal tiles); the SRTMGL1 v003 tile count.
+AREAS = (("Alps (60 tiles)", 60), ("Africa (≈ 3,000 tiles)", 3000),
+         ("SRTM1 coverage (14,297 tiles)", 14297))
+SRTM1_TILE_MP = 3600 * 3600 / 1e6
+ESTIMATE_CHUNK = 2048
+LABELS = {"landforms": "landforms", "tpi": "TPI (standardised)", "attraction": "attraction ×2",
+          "superresolution": "super-resolution ×2"}
+
+
+def _duration(s: float) -> str:
+    if s < 120:
+        return f"{s:.0f} s"
+    if s < 3600:
+        return f"{s / 60:.0f} min"
+    if s < 2 * 86400:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 86400:.1f} d"
+
+
+def markdown(report: dict) -> str:
+    """The measured table and the on-paper SRTM1 table of a results file."""
+    lines = ["| mosaic | algorithm | engine | wall s | output MP | output MP/s | speedup | "
+             "peak MB per process | overhead s/task | task s per input MP |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in report["runs"]:
+        over = "–" if r["overhead_s_per_task"] is None else f"{r['overhead_s_per_task']:.4f}"
+        lines.append(
+            f"| {r['mosaic']} | {r['algorithm']} | {r['engine']} | {r['wall_s']:.2f} | "
+            f"{r['output_mp']:.1f} | {r['output_mp_per_s']:.2f} | {r['speedup']:.2f} | "
+            f"{' / '.join(str(p) for p in r['peak_mb_per_process'])} | {over} | "
+            f"{r['task_s_per_input_mp']:.3f} |")
+    one = {r["algorithm"]: r for r in report["runs"]
+           if r["engine"] == "local-1" and r["mosaic"] != "real"}
+    lines += ["", "| area | algorithm | 1 core | 16 workers | 64 workers | 256 workers |",
+              "| --- | --- | ---: | ---: | ---: | ---: |"]
+    chunk_mp = ESTIMATE_CHUNK ** 2 / 1e6
+    for area, tiles in AREAS:
+        chunks = math.ceil(tiles * SRTM1_TILE_MP / chunk_mp)
+        for algorithm, label in LABELS.items():
+            r = one[algorithm]
+            passes = 2 if algorithm in ("landforms", "tpi") else 1
+            per_task = chunk_mp * r["task_s_per_input_mp"] / passes + r["overhead_s_per_task"]
+            walls = [passes * math.ceil(chunks / w) * per_task for w in (1, 16, 64, 256)]
+            lines.append(f"| {area} | {label} | " + " | ".join(_duration(w) for w in walls)
+                         + " |")
+    return "\n".join(lines)
 
 
 def _extent(tiles: list[str]) -> list[int]:
