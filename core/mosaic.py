@@ -600,8 +600,8 @@ def compute_chunk(job: Job, chunk: Chunk, moments: list[dict] | None = None,
     info = chunk_info(job, chunk)
     # `threads` (0 = every core) bounds the libraries' own threads: a worker process per core
     # must not start a thread per core each.
-    with GeoTiffWriter(chunk_path(job, chunk), info, kernel.data_type, info.nodata) as writer, \
-            tpi.fft_threads(threads):
+    with GeoTiffWriter(chunk_path(job, chunk), info, kernel.data_type, info.nodata,
+                       compress_threads=threads) as writer, tpi.fft_threads(threads):
         for row, col, values in kernel.pieces(padded, chunk, merged, model, threads, summary):
             writer.write(values, row, col)
             writer.flush()

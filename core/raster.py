@@ -330,7 +330,7 @@ class GeoTiffWriter:
     TILE = 256
 
     def __init__(self, path: str, info: RasterInfo, data_type: str = "Float32",
-                 nodata: float | None = None):
+                 nodata: float | None = None, compress_threads: int = 0):
         if data_type not in _GDAL_TYPES:
             raise DemError(f"Unsupported output type {data_type}.")
         self.path = str(path)
@@ -338,6 +338,8 @@ class GeoTiffWriter:
         self.data_type = data_type
         self.nodata = default_nodata(info, data_type) if nodata is None else float(nodata)
         self._dtype = _NUMPY_TYPES[data_type]
+        # 0: every core; a one-thread Dask worker process passes 1.
+        self.compress_threads = int(compress_threads)
         check_writable(self.path)
         remove_stale_partials(self.path)
         self.partial = partial_path(self.path)
@@ -358,7 +360,7 @@ class GeoTiffWriter:
             # IF_SAFER switches to BigTIFF whenever a compressed file might pass 4 GB.
             "BIGTIFF=IF_SAFER",
             # Tiles are compressed on every core when they are flushed (same bytes as one thread).
-            "NUM_THREADS=ALL_CPUS",
+            f"NUM_THREADS={self.compress_threads or 'ALL_CPUS'}",
         ]
         try:
             ds = gdal.GetDriverByName("GTiff").Create(
