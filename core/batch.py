@@ -123,16 +123,21 @@ def _algorithm_options(parser, algorithm: str) -> None:
     shapes = _choice(tpi.SHAPES, "shape")
     if algorithm == "superresolution":
         families, default = bundled_families()
-        _option(parser, "scale", type=int, choices=(2, 3, 4), default=d["scale"],
-                help="scale factor (default %(default)s)")
-        _option(parser, "model", choices=families or None, default=default,
-                help=f"bundled model (default {default})")
+        _option(parser, "scale", type=int, default=d["scale"],
+                help="scale factor, 2, 3 or 4 for the bundled models (default %(default)s)")
+        _option(parser, "model", type=_choice(families, "model") if families else str,
+                default=default, help=f"bundled model: {', '.join(families)} or its number "
+                f"(default {default})")
         _option(parser, "model_file", default=None,
                 help="your own .onnx with a demsr model card (overrides --model)")
-        _option(parser, "device", choices=inference.DEVICES, default=d["device"],
-                help="onnxruntime device (default %(default)s)")
+        _option(parser, "device", type=_choice(inference.DEVICES, "device"),
+                default=d["device"], help=f"onnxruntime device: {', '.join(inference.DEVICES)} "
+                "or its number (default %(default)s)")
         _option(parser, "tile_size", type=int, default=d["tile_size"],
                 help="input cells per tile side, 0 = automatic (default %(default)s)")
+        _option(parser, "ensemble", action=argparse.BooleanOptionalAction,
+                default=d["ensemble"], help="self-ensemble over 8 rotations and flips, 8× the "
+                "work (default %(default)s)")
     elif algorithm == "attraction":
         _option(parser, "scale", type=int, default=d["scale"],
                 help="sub-pixels per cell side, ≥ 2 (default %(default)s)")

@@ -21,6 +21,7 @@ QGIS, so a worker needs only GDAL, numpy, scipy, onnxruntime (super-resolution) 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import json
 import math
@@ -72,7 +73,7 @@ OUTPUT_EXTENSIONS = (".tif", ".tiff", ".vrt")
 # values by name. tests/plugin checks these against the algorithms' own definitions.
 DEFAULTS = {
     "superresolution": {"scale": 2, "model": None, "model_file": None, "device": "auto",
-                        "tile_size": 0},
+                        "tile_size": 0, "ensemble": False},
     "attraction": {"scale": 2, "neighbourhood": attraction.DEFAULT_NEIGHBOURHOOD,
                    "assignment": attraction.DEFAULT_ASSIGNMENT,
                    "preserve_mean": attraction.DEFAULT_PRESERVE_MEAN},
@@ -350,8 +351,8 @@ class LandformsKernel(Kernel):
     def needs_moments(self) -> bool:
         return True
 
-    def _tpis(self, padded):
-        # float32 TPI, as the single-raster path keeps it (SAGA's precision).
+    def _tpis(self, padded: np.ndarray) -> list[np.ndarray]:
+        # float32 TPI, classified through float32 bounds: what landforms_raster does.
         return [tpi.core_of(t, self.halo)
                 for t in tpi.tpis(padded, self.settings.neighbourhoods, np.float32)]
 
@@ -369,8 +370,7 @@ class LandformsKernel(Kernel):
         codes = landforms.classify_block(padded, self._tpis(padded), bounds, self.settings,
                                          self.cell, self.halo)
         k = len(landforms.CLASSES[self.settings.scheme]) + 1
-        flat = (np.arange(chunk.height)[:, None] * k + codes).ravel()
-        per_row = np.bincount(flat, minlength=chunk.height * k).reshape(chunk.height, k)
+        per_row = landforms.row_class_counts(codes, k)
         areas = landforms.row_cell_areas_km2(self.info)[chunk.row : chunk.row + chunk.height]
         summary["class_cells"] = per_row.sum(axis=0).tolist()
         summary["class_area_km2"] = (areas @ per_row).tolist()
@@ -404,6 +404,7 @@ class SuperresolutionKernel(Kernel):
     plan: inference.Plan
     device: str
     info: RasterInfo  # the whole raster: normalisation and tile shape as in-process
+    ensemble: bool = False
     algorithm = "superresolution"
 
     @property
@@ -412,7 +413,7 @@ class SuperresolutionKernel(Kernel):
 
     def pieces(self, padded, chunk, moments, model, threads, summary):
         session = cached_session(self.card, model, self.device, threads)
-        runner = inference.TileRunner(session, self.scale, self.plan, self.info)
+        runner = inference.TileRunner(session, self.scale, self.plan, self.info, self.ensemble)
         halo = self.plan.halo
         for block, sub in _sub_windows(padded, chunk, halo, self.plan.tile, halo):
             yield block.row * self.scale, block.col * self.scale, runner(sub, block)
@@ -456,9 +457,12 @@ def build_kernel(algorithm: str, params: dict, info: RasterInfo, chunk_size: int
         for label, nb in zip(("small", "large"), (settings.small, settings.large)):
             tpi.check_fits(nb, info.height, info.width, label=f"{label} neighbourhood")
             monitor.info(f"{label.capitalize()} neighbourhood: {nb.describe()}.")
+        cell = landforms.metric_cell(info)
         if not info.has_crs:
-            monitor.warn("No CRS: slope is computed with cells taken as 1 × 1 units.")
-        cell = landforms.metric_cell(info if info.has_crs else None)
+            monitor.warn(
+                f"No CRS: the slope takes the cell size in the geotransform's units "
+                f"({cell[0]:g} × {cell[1]:g}) to be the units of the elevations."
+            )
         return LandformsKernel(settings, cell, info), None
     if algorithm == "attraction":
         scale = attraction.check_scale(params["scale"])
@@ -478,7 +482,9 @@ def build_kernel(algorithm: str, params: dict, info: RasterInfo, chunk_size: int
         raise DemError(f"Unknown device '{device}'; choose from {', '.join(inference.DEVICES)}.")
     card = inference.load_card(scale, params["model"], params["model_file"])
     provider = inference.CUDA if device == "cuda" else inference.CPU
-    plan = inference.plan_tiles(card, scale, info, provider, int(params["tile_size"]))
+    ensemble = bool(params["ensemble"])
+    passes = len(inference.DIHEDRAL) if ensemble else 1
+    plan = inference.plan_tiles(card, scale, info, provider, int(params["tile_size"]), passes)
     # Tiles cut each chunk evenly: a chunk of 2048 with tiles of 1300 would run a second, mostly
     # padded 1300-tile for its last 748 cells; two of 1024 cost less for the same result.
     per_chunk = math.ceil(chunk_size / plan.tile)
@@ -487,7 +493,8 @@ def build_kernel(algorithm: str, params: dict, info: RasterInfo, chunk_size: int
         f"Model {os.path.basename(card.path)}: {card.describe()}; x{scale}, tiles of "
         f"{plan.tile} × {plan.tile} input cells, {plan.halo}-cell halo."
     )
-    return SuperresolutionKernel(card, scale, plan, device, info), ModelBlob.read(card.path)
+    return (SuperresolutionKernel(card, scale, plan, device, info, ensemble),
+            ModelBlob.read(card.path))
 
 
 # --- one chunk, anywhere --------------------------------------------------------------------------
@@ -977,25 +984,47 @@ def _reduce(job, chunks, records, engine, manifest, monitor, reduced) -> list[tp
     """Reduction pass: every chunk's Moments (kept in the manifest), merged in chunk order."""
     todo = [c for c in chunks if records[c.index]["state"] != "empty"
             and records[c.index].get("moments") is None]
-    total = len(chunks)
-    done = total - len(todo)
-    cells = 0
-    monitor.chunks("statistics", done, total, 0)
+    progress = _Progress("statistics", len(chunks) - len(todo), len(chunks), monitor)
     calls = ((c, (job, c)) for c in todo)
-    for chunk, result in engine.map(chunk_moments, calls, monitor, threads_arg=True):
-        record = records[chunk.index]
-        record["moments"] = result["moments"]
-        record["statistics"] = {k: result[k] for k in ("seconds", "wall", "worker") if k in result}
-        if result["empty"]:
-            record["state"] = "empty"
-        reduced.append(chunk.name)
-        done += 1
-        cells += chunk.height * chunk.width
-        manifest.save(force=False)
-        monitor.report(done / total)
-        monitor.chunks("statistics", done, total, cells)
+    # closing(): a stop in this loop (cancel, error) cancels the tasks still out at once.
+    with contextlib.closing(engine.map(chunk_moments, calls, monitor, threads_arg=True)) as results:
+        for chunk, result in results:
+            record = records[chunk.index]
+            record["moments"] = result["moments"]
+            record["statistics"] = {k: result[k] for k in ("seconds", "wall", "worker")
+                                    if k in result}
+            if result["empty"]:
+                record["state"] = "empty"
+            reduced.append(chunk.name)
+            manifest.save(force=False)
+            progress.advance(chunk.height * chunk.width)
+    merged = _merge_moments(records)
+    if merged is None or merged[0].n == 0:
+        raise DemError(NO_VALID_CELL)
+    for nb, m in zip(_moment_neighbourhoods(job.kernel), merged):
+        tpi.log_moments(monitor, f"{nb.shape} r={nb.radius:g}", m)
+    return merged
+
+
+class _Progress:
+    """Chunks done of one pass, told to the monitor as a fraction and as counts."""
+
+    def __init__(self, phase: str, done: int, total: int, monitor: Monitor):
+        self.phase, self.done, self.total, self.monitor = phase, done, total, monitor
+        self.cells = 0
+        monitor.chunks(phase, done, total, 0)
+
+    def advance(self, cells: int) -> None:
+        self.done += 1
+        self.cells += cells
+        self.monitor.report(self.done / self.total)
+        self.monitor.chunks(self.phase, self.done, self.total, self.cells)
+
+
+def _merge_moments(records: list[dict]) -> list[tpi.Moments] | None:
+    """The chunks' Moments merged in chunk order, whatever order the chunks finished in."""
     merged: list[tpi.Moments] | None = None
-    for record in records:  # chunk order, whatever order the chunks finished in
+    for record in records:
         for_chunk = record.get("moments") or []
         if not for_chunk:
             continue
@@ -1003,10 +1032,6 @@ def _reduce(job, chunks, records, engine, manifest, monitor, reduced) -> list[tp
             merged = [tpi.Moments() for _ in for_chunk]
         for total_m, m in zip(merged, for_chunk):
             total_m.merge(tpi.Moments(**m))
-    if merged is None or merged[0].n == 0:
-        raise DemError(NO_VALID_CELL)
-    for nb, m in zip(_moment_neighbourhoods(job.kernel), merged):
-        tpi.log_moments(monitor, f"{nb.shape} r={nb.radius:g}", m)
     return merged
 
 
@@ -1017,24 +1042,21 @@ def _moment_neighbourhoods(kernel: Kernel) -> list[tpi.Neighbourhood]:
 
 
 def _map(job, chunks, records, moments, model, engine, manifest, monitor, computed) -> None:
+    """Map pass: compute and write every pending chunk, recording each as it finishes."""
     todo = [c for c in chunks if records[c.index]["state"] == "pending"]
-    total = len(chunks)
-    done = total - len(todo)
-    cells = 0
+    progress = _Progress("chunks", len(chunks) - len(todo), len(chunks), monitor)
     plain = [asdict(m) for m in moments] if moments is not None else None
-    monitor.chunks("chunks", done, total, 0)
     calls = ((c, (job, c, plain, model)) for c in todo)
     try:
-        for chunk, result in engine.map(compute_chunk, calls, monitor, threads_arg=True):
-            record = records[chunk.index]
-            record["state"] = "empty" if result.pop("empty") else "done"
-            record["summary"] = result
-            computed.append(chunk.name)
-            done += 1
-            cells += chunk.height * chunk.width * job.kernel.scale ** 2
-            manifest.save(force=False)
-            monitor.report(done / total)
-            monitor.chunks("chunks", done, total, cells)
+        with contextlib.closing(engine.map(compute_chunk, calls, monitor,
+                                           threads_arg=True)) as results:
+            for chunk, result in results:
+                record = records[chunk.index]
+                record["state"] = "empty" if result.pop("empty") else "done"
+                record["summary"] = result
+                computed.append(chunk.name)
+                manifest.save(force=False)
+                progress.advance(chunk.height * chunk.width * job.kernel.scale ** 2)
     except ChunkFailed as err:
         chunk = err.key
         finished = sum(r["state"] == "done" for r in records)

@@ -57,8 +57,22 @@ _DIRECT_MAX_CELLS = 64
 _SHARED_MIN_CELLS = 8
 # Rows per FFT strip (before rounding up to a fast transform length).
 _FFT_STRIP_ROWS = 128
-# The transforms run on every core (pocketfft threads; results are identical to one worker's).
+# The transforms run on every core (pocketfft threads; results are identical to one worker's),
+# unless fft_threads says otherwise: a Dask worker with one thread per process sets 1, so N
+# workers on N cores do not each start N FFT threads.
 _WORKERS = os.cpu_count() or 1
+_FFT_THREADS: contextvars.ContextVar[int] = contextvars.ContextVar("fft_threads", default=0)
+
+
+@contextlib.contextmanager
+def fft_threads(count: int):
+    """Within the block, FFT sums use `count` threads (0 = every core)."""
+    token = _FFT_THREADS.set(int(count))
+    try:
+        yield
+    finally:
+        _FFT_THREADS.reset(token)
+
 # Relative slack on radius comparisons, so that e.g. 660 m / 30 m = 21.999999999 still means 22.
 _EPS = 1e-9
 # Standard deviations below this (in elevation units) are rounding noise of a flat surface.
@@ -202,21 +216,6 @@ def _window_sum_1d(a: np.ndarray, h: int, axis: int) -> np.ndarray:
 def _box_sum(a: np.ndarray, hy: int, hx: int) -> np.ndarray:
     """Summed-area table done axis by axis: cost independent of hy, hx."""
     return _window_sum_1d(_window_sum_1d(a, hx, 1), hy, 0)
-
-
-# FFT threads; 0 = every core. A Dask worker with one thread per process sets 1 (fft_threads),
-# so N workers on N cores do not each start N FFT threads.
-_FFT_THREADS: contextvars.ContextVar[int] = contextvars.ContextVar("fft_threads", default=0)
-
-
-@contextlib.contextmanager
-def fft_threads(count: int):
-    """Within the block, FFT sums use `count` threads (0 = every core)."""
-    token = _FFT_THREADS.set(int(count))
-    try:
-        yield
-    finally:
-        _FFT_THREADS.reset(token)
 
 
 def _direct_sum(a: np.ndarray, kernel: np.ndarray) -> np.ndarray:

@@ -242,3 +242,16 @@ def test_read_of_results_helper_sees_nodata(tmp_path):
     out = reference("tpi", MANDAKINI, str(tmp_path / "t.tif"), DEFAULT_TPI)
     values, nodata, _, _ = read(out)
     assert nodata == -9999.0 and np.isnan(values).any() and not (values == -9999.0).any()
+
+
+def test_self_ensemble_chunked_equals_in_process(tmp_path):
+    from core import inference
+
+    dem = str(tmp_path / "crop.tif")
+    gdal.Translate(dem, JACKSBORO, srcWin=[100, 80, 160, 120])
+    ref = str(tmp_path / "ref.tif")
+    inference.superresolve(dem, ref, 2, device="cpu", ensemble=True)
+    out = str(tmp_path / "sr.tif")
+    mosaic.run_job("superresolution", dem, out, {"ensemble": True, "device": "cpu"},
+                   chunk_size=64)
+    assert_same("superresolution", out, ref)
