@@ -159,14 +159,22 @@ class PatchSampler:
 
 
 def validation_crops(dems: list[Dem], size: int = 192, per_file: int = 4, seed: int = 1):
-    """Fixed nodata-free fine crops of the held-out files for the per-epoch validation table."""
+    """Fixed nodata-free fine crops of the held-out files for the per-epoch validation table.
+
+    A file smaller than `size` on a side (the 5 m LiDAR tiles) gives crops as large as fit,
+    rounded down to a multiple of 12, so that no held-out product drops out of the table.
+    """
     rng = np.random.default_rng(seed)
     crops = []
     for dem in dems:
-        corners = valid_corners(dem.z, size)
+        side = min(size, min(dem.z.shape) // 12 * 12)
+        if side < 48:
+            continue
+        corners = valid_corners(dem.z, side)
         if len(corners) == 0:
             continue
         for flat in rng.choice(corners, size=min(per_file, len(corners)), replace=False):
             r, c = divmod(int(flat), dem.z.shape[1])
-            crops.append(Dem(dem.name, dem.z[r:r + size, c:c + size].copy(), dem.dx_m, dem.dy_m))
+            crops.append(Dem(dem.name, dem.z[r:r + side, c:c + side].copy(), dem.dx_m,
+                             dem.dy_m))
     return crops
