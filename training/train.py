@@ -31,7 +31,7 @@ import torch.nn.functional as F  # noqa: N812 (PyTorch's convention)
 from core.models import normalisation_scale
 from core.terrain import slope_degrees
 from training import networks
-from training.corpus import CORPUS_DIR, PRODUCTS, manifest_split, read_manifest
+from training.corpus import CORPUS_DIR, PRODUCTS, manifest_split, products_of, read_manifest
 from training.dataset import (
     DATA_DIR,
     SCALE_M,
@@ -81,13 +81,15 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "validate on its 'holdout' rows")
     p.add_argument("--products", nargs="+", default=None, choices=PRODUCTS,
                    help="with --manifest: only these products")
+    p.add_argument("--balance-products", action="store_true",
+                   help="with --manifest: draw patches from every product equally often")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     if args.minutes is None and args.steps is None:
         p.error("give --minutes or --steps")
-    if args.products and args.manifest is None:
-        p.error("--products needs --manifest")
+    if (args.products or args.balance_products) and args.manifest is None:
+        p.error("--products and --balance-products need --manifest")
     if args.data_dir is None:
         args.data_dir = CORPUS_DIR if args.manifest is not None else DATA_DIR
     return args
@@ -249,8 +251,17 @@ def train(args: argparse.Namespace, train_dems: list[Dem], val_dems: list[Dem],
         model.load_state_dict(parent["model"])
         state["init_from"] = training_stage(parent)
         log(f"initialised from {args.init}")
+    groups = None
+    if getattr(args, "balance_products", False):
+        product = products_of(read_manifest(args.manifest))
+        groups = [product[d.name] for d in train_dems for _ in args.coarsen]
     sampler = PatchSampler([coarsened(d, f) for d in train_dems for f in args.coarsen],
-                           args.patch, seed=args.seed, degradation=args.degradation)
+                           args.patch, seed=args.seed, degradation=args.degradation,
+                           groups=groups)
+    if groups:
+        shares = {g: float(sampler.weights[[x == g for x in groups]].sum())
+                  for g in dict.fromkeys(groups)}
+        log("patches per product: " + ", ".join(f"{g} {v:.2f}" for g, v in shares.items()))
     crops = validation_crops(val_dems)
     if args.resume and ckpt_path.exists():
         ckpt = load_checkpoint(ckpt_path)

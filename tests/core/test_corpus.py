@@ -205,3 +205,21 @@ def test_small_held_out_files_still_give_validation_crops():
     assert len(crops) == 2 and crops[0].z.shape == (168, 168)
     tiny = Dem("tiny.tif", z[:40, :40], 5.0, 5.0)
     assert validation_crops([tiny]) == []
+
+
+def test_product_balanced_sampling():
+    from training.dataset import PatchSampler
+
+    rng = np.random.default_rng(1)
+    big = Dem("big.tif", rng.normal(size=(300, 300)).astype(np.float32), 90.0, 90.0)
+    small = Dem("small.tif", rng.normal(size=(72, 96)).astype(np.float32), 5.0, 5.0)
+    other = Dem("other.tif", rng.normal(size=(72, 72)).astype(np.float32), 5.0, 5.0)
+    plain = PatchSampler([big, small, other], 48)
+    counts = np.array([253 * 253, 25 * 49, 25 * 25], dtype=float)  # valid 48 x 48 windows
+    np.testing.assert_allclose(plain.weights, counts / counts.sum())
+    balanced = PatchSampler([big, small, other], 48, groups=["SRTM", "LiDAR", "LiDAR"])
+    np.testing.assert_allclose(balanced.weights, [0.5, 0.5 * 49 / 74, 0.5 * 25 / 74])
+    drawn = [balanced.rng.choice(3, p=balanced.weights) for _ in range(2000)]
+    assert 0.45 < np.mean(np.array(drawn) == 0) < 0.55
+    with pytest.raises(ValueError, match="one group label"):
+        PatchSampler([big, small], 48, groups=["SRTM"])
