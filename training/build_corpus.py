@@ -123,6 +123,26 @@ def build_entry(entry: Entry, out_dir: Path, mirrors: Path | None, srtm_dir: Pat
     return dst
 
 
+def readme_text(entries: list[Entry]) -> str:
+    """The README written beside the built files: source and licence of each (from the CSV)."""
+    lines = ["# Multi-product DEM corpus (built by python -m training.build_corpus)", "",
+             "Generated from training/corpus.csv; see training/CORPUS.md for the recipe, the "
+             "hold-out rule and what was rejected. Do not edit: rebuild instead.", "",
+             "Copernicus files: © DLR e.V. 2010-2014 and © Airbus Defence and Space GmbH "
+             "2014-2018 provided under COPERNICUS by the European Union and ESA; all rights "
+             "reserved. Anything made from them is 'produced using Copernicus WorldDEM-30'.", "",
+             "| file | product | terrain | split | cell | source (repository @ commit : path) "
+             "| licence | conversion |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for e in entries:
+        commit = e.source_commit[:12] if e.source_commit else "(not recorded upstream)"
+        source = (f"{e.source_repo} @ {commit} : {e.source_path}" if e.convert != "copy"
+                  else f"the project's SRTM corpus (originally {e.source_repo})")
+        lines.append(f"| {e.file} | {e.product} | {e.terrain} | {e.split} | {e.cell} | "
+                     f"{source} | {e.licence} | {e.convert}"
+                     f"{' ' + e.a_srs if e.a_srs else ''} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description="Rebuild training/corpus/ from local git mirrors.")
     p.add_argument("--mirrors", type=Path, default=None,
@@ -145,6 +165,7 @@ def main(argv=None) -> None:
         except (OSError, RuntimeError, ValueError, subprocess.CalledProcessError) as exc:
             print(f"FAILED {entry.file}: {exc}", file=sys.stderr)
             failed.append(entry.file)
+    (args.out / "README.md").write_text(readme_text(entries), encoding="utf-8")
     print(f"{len(entries) - len(failed)} of {len(entries)} files in {args.out}")
     if failed:
         sys.exit(1)

@@ -120,7 +120,7 @@ class PatchSampler:
     those, so every valid cell has about the same chance to be seen. With `groups` (one label
     per DEM, e.g. its product) every group is drawn equally often instead, files within a group
     in proportion to their windows: a few small LiDAR tiles then weigh as much as the SRTM
-    tiles, which hold a hundred times more windows.
+    tiles, which hold over two hundred times more windows.
     """
 
     def __init__(self, dems: list[Dem], fine_size: int, seed: int = 0,
