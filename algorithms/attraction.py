@@ -9,6 +9,7 @@ from qgis.core import (
 
 from ..core import attraction as core_attraction
 from .base import DemAlgorithm
+from .engine import add_engine_parameter, engine_of, run_chunked
 from .styling import DemStyler
 
 NEIGHBOURHOODS = list(core_attraction.NEIGHBOURHOODS)
@@ -67,7 +68,7 @@ class AttractionAlgorithm(DemAlgorithm):
     )
 
     def shortHelpString(self):  # noqa: N802 (QGIS's name)
-        return self.tr(self.HELP.replace("{ranking}", self.RANKING))
+        return self.tr(self.help_text().replace("{ranking}", self.RANKING))
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS's name)
         self.addParameter(QgsProcessingParameterRasterLayer("INPUT", self.tr("DEM")))
@@ -84,6 +85,7 @@ class AttractionAlgorithm(DemAlgorithm):
             "PRESERVE_MEAN", self.tr("Preserve each cell's mean"), DEFAULT_PRESERVE_MEAN))
         self.addParameter(QgsProcessingParameterRasterDestination(
             "OUTPUT", self.tr("Upscaled DEM")))
+        add_engine_parameter(self)
 
     def run_core(self, parameters, context, monitor):
         path, _ = self.input_dem(parameters, "INPUT", context, monitor)
@@ -93,6 +95,12 @@ class AttractionAlgorithm(DemAlgorithm):
         assignment = ASSIGNMENTS[self.parameterAsEnum(parameters, "ASSIGNMENT", context)]
         preserve = self.parameterAsBoolean(parameters, "PRESERVE_MEAN", context)
         output = self.output_path(parameters, "OUTPUT", context)
+        engine = engine_of(self, parameters, context)
+        if engine:
+            run_chunked("attraction", path, output, {
+                "scale": scale, "neighbourhood": neighbourhood, "assignment": assignment,
+                "preserve_mean": preserve}, engine, monitor)
+            return {"OUTPUT": output}
         core_attraction.upscale_file(
             path, output, scale, neighbourhood, assignment, preserve, monitor=monitor)
         self.style_on_load(context, output, DemStyler())

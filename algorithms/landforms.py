@@ -19,6 +19,7 @@ from qgis.PyQt.QtCore import QVariant
 from ..core import landforms as core_lf
 from ..core import tpi as core_tpi
 from .base import DemAlgorithm
+from .engine import add_engine_parameter, engine_of, run_chunked
 from .styling import LandformStyler
 from .tpi import SHAPES, UNITS, no_crs_note
 
@@ -56,7 +57,8 @@ class LandformsAlgorithm(DemAlgorithm):
         "SLOPE_THRESHOLD: degrees (default 5) between plains and open slopes, or flat and "
         "middle slope; slope from ground cell sizes. Standardisation uses the mean and "
         "population sd of the whole valid raster; a flat raster (sd = 0) is all plains / flat, "
-        "said in the log.\n"
+        "said in the log. TPI and standardised TPI are held in float32, as SAGA holds them, so "
+        "that cells on a class boundary fall on the same side as in SAGA.\n"
         "OUTPUT: Byte GeoTIFF, nodata 0, with colour table and class names in the file and an "
         "attribute table beside it. OUTPUT_TABLE (optional): cells, area (km², from ground cell "
         "sizes) and percent of the valid area per class; the same numbers are always in the "
@@ -87,6 +89,7 @@ class LandformsAlgorithm(DemAlgorithm):
         self.addParameter(QgsProcessingParameterFeatureSink(
             "OUTPUT_TABLE", self.tr("Area per class"), QgsProcessing.TypeVector,
             optional=True, createByDefault=True))
+        add_engine_parameter(self)
 
     def run_core(self, parameters, context, monitor):
         shape = SHAPES[self.parameterAsEnum(parameters, "SHAPE", context)]
@@ -103,6 +106,7 @@ class LandformsAlgorithm(DemAlgorithm):
             self.parameterAsDouble(parameters, "SLOPE_THRESHOLD", context),
         )
         output = self.output_path(parameters, "OUTPUT", context)
+        engine = engine_of(self, parameters, context)
         # The table is opened before any work, so an unwritable one fails at once.
         fields = QgsFields()
         for name, kind in TABLE_FIELDS:
@@ -113,7 +117,14 @@ class LandformsAlgorithm(DemAlgorithm):
             QgsCoordinateReferenceSystem())
         written = []
         try:
-            result = core_lf.landforms_raster(path, output, settings, monitor=monitor)
+            if engine:
+                result = run_chunked("landforms", path, output, {
+                    "small_radius": self.parameterAsDouble(parameters, "SMALL_RADIUS", context),
+                    "large_radius": self.parameterAsDouble(parameters, "LARGE_RADIUS", context),
+                    "shape": shape, "units": units, "scheme": scheme,
+                    "slope_threshold": settings.slope_threshold}, engine, monitor).stats
+            else:
+                result = core_lf.landforms_raster(path, output, settings, monitor=monitor)
             written.append(output)
             for code, name, cells, area, pct in result["rows"]:
                 monitor.info(f"{code:2d} {name}: {cells} cells, {area:.3f} km², {pct:.2f} %")

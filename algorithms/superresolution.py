@@ -1,5 +1,6 @@
 """demsr:superresolution — DEM super-resolution with a residual CNN run by onnxruntime."""
 from qgis.core import (
+    QgsProcessingException,
     QgsProcessingOutputString,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
@@ -12,6 +13,7 @@ from qgis.core import (
 from ..core import inference
 from ..core.models import bundled_families
 from .base import DemAlgorithm
+from .engine import add_engine_parameter, engine_of, run_chunked
 from .styling import DemStyler
 
 NO_MODEL = "(no bundled model installed)"
@@ -60,7 +62,7 @@ class SuperResolutionAlgorithm(DemAlgorithm):
 
     def shortHelpString(self):  # noqa: N802 (QGIS's name)
         names = ", ".join(f"{i} = {name}" for i, name in enumerate(self.model_options()))
-        return self.tr(self.HELP.replace("{models}", names))
+        return self.tr(self.help_text().replace("{models}", names))
 
     def model_options(self):
         if not hasattr(self, "families"):
@@ -93,6 +95,7 @@ class SuperResolutionAlgorithm(DemAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination(
             "OUTPUT_SPREAD", self.tr("Ensemble spread (sd of the 8 results, m)"),
             optional=True, createByDefault=False))
+        add_engine_parameter(self)
         self.addOutput(QgsProcessingOutputString(
             "DEVICE_USED", self.tr("onnxruntime execution provider used")))
 
@@ -109,10 +112,21 @@ class SuperResolutionAlgorithm(DemAlgorithm):
         tile = self.parameterAsInt(parameters, "TILE_SIZE", context)
         output = self.output_path(parameters, "OUTPUT", context)
         spread = self.parameterAsOutputLayer(parameters, "OUTPUT_SPREAD", context) or None
+        ensemble = self.parameterAsBoolean(parameters, "ENSEMBLE", context)
+        engine = engine_of(self, parameters, context)
+        if engine:
+            if ensemble or spread:
+                raise QgsProcessingException(
+                    "ENSEMBLE and OUTPUT_SPREAD run in process only; leave ENGINE empty.")
+            job = run_chunked("superresolution", path, output, {
+                "scale": scale, "model": None if model == NO_MODEL else model,
+                "model_file": model_file, "device": device, "tile_size": tile}, engine, monitor)
+            return {"OUTPUT": output, "OUTPUT_SPREAD": None,
+                    "DEVICE_USED": ", ".join(job.stats["providers"])}
         result = inference.superresolve(
             path, output, scale, model=None if model == NO_MODEL else model,
             model_file=model_file, device=device, tile_size=tile, monitor=monitor,
-            ensemble=self.parameterAsBoolean(parameters, "ENSEMBLE", context),
+            ensemble=ensemble,
             spread_output=spread,
         )
         self.style_on_load(context, output, DemStyler())

@@ -9,6 +9,7 @@ from qgis.core import (
 
 from ..core import tpi as core_tpi
 from .base import DemAlgorithm
+from .engine import add_engine_parameter, engine_of, run_chunked
 from .styling import TpiStyler
 
 SHAPES = list(core_tpi.SHAPES)
@@ -64,6 +65,7 @@ class TpiAlgorithm(DemAlgorithm):
         self.addParameter(QgsProcessingParameterBoolean(
             "STANDARDIZE", self.tr("Standardise (mean 0, sd 1)"), False))
         self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", self.tr("TPI")))
+        add_engine_parameter(self)
 
     def run_core(self, parameters, context, monitor):
         shape = SHAPES[self.parameterAsEnum(parameters, "SHAPE", context)]
@@ -78,7 +80,14 @@ class TpiAlgorithm(DemAlgorithm):
             shape, self.parameterAsDouble(parameters, "RADIUS", context), inner, units, info)
         output = self.output_path(parameters, "OUTPUT", context)
         standardise = self.parameterAsBoolean(parameters, "STANDARDIZE", context)
-        stats = core_tpi.tpi_raster(path, output, nb, standardise, monitor=monitor)
+        engine = engine_of(self, parameters, context)
+        if engine:
+            stats = run_chunked("tpi", path, output, {
+                "radius": self.parameterAsDouble(parameters, "RADIUS", context),
+                "inner_radius": inner, "shape": shape, "units": units,
+                "standardize": standardise}, engine, monitor).stats
+        else:
+            stats = core_tpi.tpi_raster(path, output, nb, standardise, monitor=monitor)
         spread = 2.5 if standardise else 2.5 * stats["sd"]
         self.style_on_load(context, output, TpiStyler(spread))
         return {"OUTPUT": output}

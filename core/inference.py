@@ -194,8 +194,12 @@ def load_card(scale: int, model: str | None = None, model_file: str | None = Non
     return card
 
 
-def open_session(card: ModelCard, device: str = "auto", threads: int = 0) -> Session:
-    """One onnxruntime session for the whole run; checks the graph's single input and output."""
+def open_session(card: ModelCard, device: str = "auto", threads: int = 0,
+                 model_bytes: bytes | None = None) -> Session:
+    """One onnxruntime session for the whole run; checks the graph's single input and output.
+
+    `model_bytes`, when given, is the content of the card's file (a distributed worker gets the
+    model that way instead of from a path it may not have)."""
     ort = _ort()
     providers = providers_for(device)
     options = ort.SessionOptions()
@@ -205,7 +209,8 @@ def open_session(card: ModelCard, device: str = "auto", threads: int = 0) -> Ses
     options.log_severity_level = 3  # onnxruntime's warnings are not the user's business
     name = os.path.basename(card.path)
     try:
-        session = ort.InferenceSession(card.path, sess_options=options, providers=providers)
+        session = ort.InferenceSession(card.path if model_bytes is None else model_bytes,
+                                       sess_options=options, providers=providers)
     except Exception as err:  # onnxruntime raises its own Fail/InvalidGraph/... classes
         raise DemError(f"onnxruntime cannot load the model '{name}': {err}") from err
     inputs, outputs = session.get_inputs(), session.get_outputs()

@@ -8,18 +8,26 @@ Two schemes:
 - ``slopeposition6``: six slope positions from one standardised TPI (the large neighbourhood)
   plus slope.
 
-Output is Byte with 0 for nodata. Large rasters are processed in blocks: a first pass collects
-the global TPI statistics (standardisation needs the mean and sd of the whole raster), a second
-pass classifies each block with a halo of the large radius, so the result equals the whole-raster
-computation whatever the block size.
+The TPI grids are float32 and the standardised TPI is taken as a Float32 grid stores it, as in
+SAGA (:func:`core.tpi.standardised_float32`). No standardised grid is built: each class boundary
+on the standardised TPI becomes an exact bound on the TPI itself (:func:`class_bounds`), and the
+bands are counts of the bounds a cell's TPI exceeds.
+
+Output is Byte with 0 for nodata. A raster of up to _IN_MEMORY_CELLS cells is classified whole in
+memory; larger ones are processed in blocks: a first pass collects the global TPI statistics
+(standardisation needs the mean and sd of the whole raster), a second pass classifies each block
+with a halo of the large radius, so the result equals the whole-raster computation whatever the
+block size.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
-from osgeo import gdal, osr
+from osgeo import gdal
 
 from . import tpi as tpi_mod
 from .errors import DemError
@@ -27,11 +35,14 @@ from .progress import Monitor
 from .raster import (
     NO_VALID_CELL,
     RasterInfo,
+    geographic_cell_size_m,
     ground_pixel_size_m,
     process_blocks,
+    read_array,
     read_info,
+    write_array,
 )
-from .terrain import slope_gradient
+from .terrain import steeper_than
 
 SCHEMES = ("landforms10", "slopeposition6")
 SCHEME_TITLES = {
@@ -64,47 +75,64 @@ CLASSES = {
     },
 }
 
-# Rows: small-scale band (SN ≤ −1, −1 < SN < 1, SN ≥ 1); columns: the same for LN.
-# Code 5 becomes 6 (open slope) where the slope exceeds the threshold.
-_LANDFORM_TABLE = np.array([[0, 0, 0, 0], [0, 1, 2, 3], [0, 4, 5, 7], [0, 8, 9, 10]],
-                           dtype=np.uint8)
+# Class boundaries on the standardised TPI (DESIGN §5), as (level, strict): a cell lies above a
+# boundary when "std < level" (strict) or "std ≤ level" is false.
+# landforms10, for SN and LN alike: band 0 std ≤ −1 | band 1 −1 < std < 1 | band 2 std ≥ 1.
+LANDFORM_BOUNDARIES = ((-1.0, False), (1.0, True))
+# slopeposition6: valley std < −1 | lower slope < −0.5 | flat or middle ≤ 0.5 | upper ≤ 1 | ridge.
+POSITION_BOUNDARIES = ((-1.0, True), (-0.5, True), (0.5, False), (1.0, False))
 
 
-def _band(t: np.ndarray) -> np.ndarray:
-    """1: t ≤ −1, 2: −1 < t < 1, 3: t ≥ 1, 0: NaN (the inequalities of DESIGN §5)."""
-    # Comparisons summed in uint8: a few passes over the grid, no nested where.
-    band = (t > -1).astype(np.uint8)
-    band += t >= 1
-    band += 1
-    band[np.isnan(t)] = 0
+def class_bounds(moments: tpi_mod.Moments, boundaries) -> list[float]:
+    """The boundaries as float32 TPI values: std above a boundary ⇔ TPI > its bound (exact)."""
+    return [tpi_mod.float32_tpi_bound(moments, level, strict) for level, strict in boundaries]
+
+
+def _band(t: np.ndarray, bounds: list[float]) -> np.ndarray:
+    """Number of bounds (ascending) each cell's TPI lies above, uint8; 0 at NaN (masked later).
+
+    Comparisons on the raw TPI with the precomputed bounds: no standardised grid is built.
+    """
+    band = np.greater(t, bounds[0]).view(np.uint8)  # bool → uint8 without a copy
+    for bound in bounds[1:]:
+        band += np.greater(t, bound).view(np.uint8)
     return band
 
 
-def _steep(gradient: np.ndarray, threshold_deg: float) -> np.ndarray:
-    """slope > threshold, compared as tan(slope) > tan(threshold): no arctan over the grid."""
-    return gradient > math.tan(math.radians(threshold_deg))
+def _clear_nodata(code: np.ndarray, grids: list[np.ndarray]) -> None:
+    """Code 0 wherever one of the TPI grids is NaN (nodata, or a window without valid cell)."""
+    for grid in grids:
+        nodata = np.isnan(grid)
+        if nodata.any():
+            code[nodata] = 0
 
 
-def classify_landforms10(sn: np.ndarray, ln: np.ndarray, gradient: np.ndarray,
-                         threshold: float = 5.0) -> np.ndarray:
-    """Ten Weiss landforms (codes 1–10, 0 where any input is NaN); `gradient` = tan(slope)."""
-    code = np.take(_LANDFORM_TABLE.ravel(), _band(sn) * 4 + _band(ln))
-    code[(code == 5) & _steep(gradient, threshold)] = 6
-    code[np.isnan(gradient)] = 0
+def classify_landforms10(t_small: np.ndarray, t_large: np.ndarray, bounds_small: list[float],
+                         bounds_large: list[float], steep: np.ndarray) -> np.ndarray:
+    """Ten Weiss landforms (codes 1–10, 0 where a TPI is NaN) from the float32 TPI grids, their
+    :data:`LANDFORM_BOUNDARIES` bounds and the slope > threshold grid."""
+    # Bands (0–2) of SN and LN give index 3·SN + LN, and the codes run
+    # 1 2 3 | 4 5 7 | 8 9 10 (6, the open slope, is a plain that is steep): index + 1, plus 1
+    # from 6 on. Arithmetic on uint8 is faster than a table lookup, which indexes in int64.
+    code = _band(t_small, bounds_small)
+    code *= 3
+    code += _band(t_large, bounds_large)
+    code += 1
+    code += (code > 5).view(np.uint8)
+    code += ((code == 5) & steep).view(np.uint8)
+    _clear_nodata(code, [t_small, t_large])
     return code
 
 
-def classify_slopeposition6(t: np.ndarray, gradient: np.ndarray,
-                            threshold: float = 5.0) -> np.ndarray:
-    """Six slope positions (codes 1–6, 0 where t or the slope is NaN); a complete partition.
-    `gradient` = tan(slope)."""
-    code = np.select(
-        [t < -1, t < -0.5, t <= 0.5, t <= 1, t > 1],
-        [1, 2, 3, 5, 6],
-        default=0,
-    ).astype(np.uint8)
-    code[(code == 3) & _steep(gradient, threshold)] = 4
-    code[np.isnan(gradient) | np.isnan(t)] = 0
+def classify_slopeposition6(t: np.ndarray, bounds: list[float], steep: np.ndarray) -> np.ndarray:
+    """Six slope positions (codes 1–6, 0 where t is NaN); a complete partition. `t` is the
+    float32 TPI grid, `bounds` its :data:`POSITION_BOUNDARIES` bounds."""
+    # Bands 0–4 are codes 1 2 3 5 6 (4, the middle slope, is a flat that is steep).
+    code = _band(t, bounds)
+    code += 1
+    code += (code > 3).view(np.uint8)
+    code += ((code == 3) & steep).view(np.uint8)
+    _clear_nodata(code, [t])
     return code
 
 
@@ -140,39 +168,81 @@ def metric_cell(info: RasterInfo | None) -> tuple[float, float]:
     return ground_pixel_size_m(info)
 
 
-def classify_block(padded: np.ndarray, tpis: list[np.ndarray], moments: list[tpi_mod.Moments],
+def boundaries_of(settings: Settings) -> tuple:
+    return LANDFORM_BOUNDARIES if settings.scheme == "landforms10" else POSITION_BOUNDARIES
+
+
+def classify_block(padded: np.ndarray, tpis: list[np.ndarray], bounds: list[list[float]],
                    settings: Settings, cell: tuple[float, float], halo: int) -> np.ndarray:
-    """Classes of the core of a padded block, given the core's raw TPI grids."""
-    gradient = tpi_mod.core_of(slope_gradient(padded, *cell), halo)
-    std = [tpi_mod.standardise(t, m) for t, m in zip(tpis, moments)]
+    """Classes of the core of a padded block, given the core's float32 TPI grids and their
+    class bounds (:func:`class_bounds`)."""
+    steep = tpi_mod.core_of(steeper_than(padded, *cell, settings.slope_threshold), halo)
     if settings.scheme == "landforms10":
-        return classify_landforms10(std[0], std[1], gradient, settings.slope_threshold)
-    return classify_slopeposition6(std[0], gradient, settings.slope_threshold)
+        return classify_landforms10(tpis[0], tpis[1], bounds[0], bounds[1], steep)
+    return classify_slopeposition6(tpis[0], bounds[0], steep)
+
+
+def _moments_of(grids: list[np.ndarray]) -> list[tpi_mod.Moments]:
+    moments = []
+    for grid in grids:
+        m = tpi_mod.Moments()
+        m.add(grid)
+        moments.append(m)
+    return moments
+
+
+def _log_and_check(monitor: Monitor, nbs: list[tpi_mod.Neighbourhood],
+                   moments: list[tpi_mod.Moments]) -> None:
+    if moments[0].n == 0:
+        raise DemError(NO_VALID_CELL)
+    for nb, m in zip(nbs, moments):
+        tpi_mod.log_moments(monitor, f"{nb.shape} r={nb.radius:g}", m)
 
 
 def classify_array(z: np.ndarray, settings: Settings, info: RasterInfo | None = None,
                    monitor: Monitor | None = None) -> np.ndarray:
-    """Whole-raster classification of an in-memory DEM (NaN = nodata) → uint8 codes."""
-    monitor = monitor or Monitor()
+    """Whole-raster classification of an in-memory DEM (NaN = nodata) → uint8 codes.
+
+    The TPI grids are float32 and standardised through float32 bounds, as SAGA stores them
+    (see :func:`core.tpi.standardised_float32`); the slope needs no padding (the grid edge takes
+    the one-sided differences a NaN neighbour would).
+    """
+    return _classify_whole(z, settings, info, monitor or Monitor())[0]
+
+
+def _classify_whole(z: np.ndarray, settings: Settings, info: RasterInfo | None,
+                    monitor: Monitor) -> tuple[np.ndarray, list[tpi_mod.Moments]]:
+    """(codes, TPI moments) of an in-memory DEM."""
     for label, nb in zip(("small", "large"), (settings.small, settings.large)):
         tpi_mod.check_fits(nb, *z.shape, label=f"{label} neighbourhood")
-    tpis = [tpi_mod.tpi(z, nb) for nb in settings.neighbourhoods]
-    moments = []
-    for t, nb in zip(tpis, settings.neighbourhoods):
-        m = tpi_mod.Moments()
-        m.add(t)
-        if m.n == 0:
-            raise DemError(NO_VALID_CELL)
-        tpi_mod.log_moments(monitor, nb.shape, m)
-        moments.append(m)
-    padded = np.pad(np.asarray(z, dtype=np.float64), 1, constant_values=np.nan)
-    return classify_block(padded, tpis, moments, settings, metric_cell(info), 1)
+    nbs = settings.neighbourhoods
+    tpis = tpi_mod.tpis(z, nbs, np.float32)
+    monitor.check()
+    moments = _moments_of(tpis)
+    _log_and_check(monitor, nbs, moments)
+    bounds = [class_bounds(m, boundaries_of(settings)) for m in moments]
+    return classify_block(z, tpis, bounds, settings, metric_cell(info), 0), moments
+
+
+def row_class_counts(codes: np.ndarray, n_codes: int, rows_per_step: int = 256) -> np.ndarray:
+    """Cells of each code in each row, (rows × n_codes) int64, a few rows at a time so that the
+    int64 index array stays small."""
+    counts = np.empty((codes.shape[0], n_codes), dtype=np.int64)
+    for top in range(0, codes.shape[0], rows_per_step):
+        part = codes[top : top + rows_per_step]
+        flat = (np.arange(part.shape[0])[:, None] * n_codes + part).ravel()
+        counts[top : top + part.shape[0]] = np.bincount(
+            flat, minlength=part.shape[0] * n_codes).reshape(part.shape[0], n_codes)
+    return counts
 
 
 def landforms_raster(source: str, output: str, settings: Settings, block_size: int = BLOCK,
                      monitor: Monitor | None = None) -> dict:
-    """Classify a DEM file into a styled Byte GeoTIFF (nodata 0) in two blocked passes.
+    """Classify a DEM file into a styled Byte GeoTIFF (nodata 0).
 
+    A raster of up to _IN_MEMORY_CELLS cells is read whole and classified by
+    :func:`classify_array`; a larger one in two blocked passes (global TPI statistics, then
+    classes), keeping the first pass's float32 TPI grids when they fit in _KEEP_CELLS.
     Returns {'counts': {code: cells}, 'rows': table rows (see :func:`class_table`), 'moments'}.
     """
     monitor = monitor or Monitor()
@@ -180,20 +250,42 @@ def landforms_raster(source: str, output: str, settings: Settings, block_size: i
     for label, nb in zip(("small", "large"), (settings.small, settings.large)):
         tpi_mod.check_fits(nb, info.height, info.width, label=f"{label} neighbourhood")
         monitor.info(f"{label.capitalize()} neighbourhood: {nb.describe()}.")
-    nbs = settings.neighbourhoods
-    keep = info.width * info.height * len(nbs) <= tpi_mod._KEEP_CELLS
-    moments, grids = tpi_mod.tpi_moments(source, nbs, block_size, monitor.part(0.0, 0.5), keep)
-    if moments[0].n == 0:
-        raise DemError(NO_VALID_CELL)
-    for nb, m in zip(nbs, moments):
-        tpi_mod.log_moments(monitor, f"{nb.shape} r={nb.radius:g}", m)
-
     cell = metric_cell(info)
     if not info.has_crs:
         monitor.warn(
             f"No CRS: the slope takes the cell size in the geotransform's units "
             f"({cell[0]:g} × {cell[1]:g}) to be the units of the elevations."
         )
+    n_codes = len(CLASSES[settings.scheme]) + 1
+    # The legend goes into the file before it takes its final name (see process_blocks).
+    legend = functools.partial(write_legend, scheme=settings.scheme)
+    if info.width * info.height <= _IN_MEMORY_CELLS:
+        z, _ = read_array(source)
+        monitor.report(0.1)
+        codes, moments = _classify_whole(z, settings, info, monitor)
+        del z
+        monitor.report(0.8)
+        write_array(output, codes, info, "Byte", 0, monitor.part(0.8, 1.0), decorate=legend)
+        counts = row_class_counts(codes, n_codes)
+    else:
+        counts, moments = _landforms_blocked(source, output, info, settings, cell, legend,
+                                             block_size, monitor)
+    rows = class_table(counts, info, settings.scheme)
+    total = {code: cells for code, _, cells, _, _ in rows}
+    return {"counts": total, "rows": rows, "moments": moments}
+
+
+def _landforms_blocked(source: str, output: str, info: RasterInfo, settings: Settings,
+                       cell: tuple[float, float], decorate: Callable[[gdal.Dataset], None],
+                       block_size: int, monitor: Monitor
+                       ) -> tuple[np.ndarray, list[tpi_mod.Moments]]:
+    """The two blocked passes of :func:`landforms_raster`: (per-row class counts, moments)."""
+    nbs = settings.neighbourhoods
+    keep = info.width * info.height * len(nbs) <= tpi_mod._KEEP_CELLS
+    moments, grids = tpi_mod.tpi_moments(source, nbs, block_size, monitor.part(0.0, 0.5), keep,
+                                         np.float32)
+    _log_and_check(monitor, nbs, moments)
+    bounds = [class_bounds(m, boundaries_of(settings)) for m in moments]
     # Second pass: with the TPI grids kept from the first pass only the slope needs a halo;
     # otherwise every block recomputes its TPI with the large radius as halo.
     halo = 1 if grids is not None else settings.halo
@@ -205,20 +297,22 @@ def landforms_raster(source: str, output: str, settings: Settings, block_size: i
         if grids is not None:
             tpis = [g[rows, cols] for g in grids]
         else:
-            tpis = [tpi_mod.core_of(tpi_mod.tpi(padded, nb), halo) for nb in nbs]
-        codes = classify_block(padded, tpis, moments, settings, cell, halo)
+            tpis = [tpi_mod.core_of(t, halo) for t in tpi_mod.tpis(padded, nbs, np.float32)]
+        codes = classify_block(padded, tpis, bounds, settings, cell, halo)
         # Per-row class counts: cell areas vary with latitude in a geographic CRS.
-        k = counts.shape[1]
-        flat = (np.arange(block.height)[:, None] * k + codes).ravel()
-        counts[rows] += np.bincount(flat, minlength=block.height * k).reshape(block.height, k)
+        counts[rows] += row_class_counts(codes, counts.shape[1])
         return codes
 
     process_blocks(source, output, block_classes, halo=halo, block_size=block_size,
                    data_type="Byte", nodata=0, monitor=monitor.part(0.5, 1.0),
-                   decorate=lambda ds: write_legend(ds, settings.scheme))
-    rows = class_table(counts, info, settings.scheme)
-    total = {code: cells for code, _, cells, _, _ in rows}
-    return {"counts": total, "rows": rows, "moments": moments}
+                   decorate=decorate)
+    return counts, moments
+
+
+# Rasters up to this many cells are classified whole in memory: about 40 bytes a cell at the
+# peak (the DEM, its centred float64 copy, a float64 sum and a float32 TPI per window), so
+# 16 M cells stay under 700 MB.
+_IN_MEMORY_CELLS = 16_000_000
 
 
 def row_cell_areas_km2(info: RasterInfo) -> np.ndarray:
@@ -226,20 +320,11 @@ def row_cell_areas_km2(info: RasterInfo) -> np.ndarray:
     if not info.has_crs or not info.is_geographic:
         dx, dy = ground_pixel_size_m(info)
         return np.full(info.height, dx * dy / 1e6)
-    srs = osr.SpatialReference()
-    srs.ImportFromWkt(info.crs_wkt)
-    a = srs.GetSemiMajor()
-    inv_f = srs.GetInvFlattening()
-    e2 = 0.0 if inv_f == 0 else (2 - 1 / inv_f) / inv_f
     gt = info.geotransform
-    rad = srs.GetAngularUnits()
-    dx, dy = info.pixel_size
+    # Latitude of each row's centre, taken in the middle column.
     lat = gt[3] + gt[4] * info.width / 2 + gt[5] * (np.arange(info.height) + 0.5)
-    phi = np.radians(np.clip(lat, -89.9, 89.9))
-    w = 1 - e2 * np.sin(phi) ** 2
-    width = dx * rad * a / np.sqrt(w) * np.cos(phi)
-    height = dy * rad * a * (1 - e2) / w**1.5
-    return width * height / 1e6
+    width_m, height_m = geographic_cell_size_m(info, lat)
+    return width_m * height_m / 1e6
 
 
 def class_table(counts: np.ndarray, info: RasterInfo, scheme: str) -> list[tuple]:
@@ -247,8 +332,11 @@ def class_table(counts: np.ndarray, info: RasterInfo, scheme: str) -> list[tuple
 
     `counts` is (rows × classes+1) cells per raster row and code (column 0 = nodata).
     """
-    areas = row_cell_areas_km2(info) @ counts  # km² per code
-    cells = counts.sum(axis=0)
+    return class_rows(counts.sum(axis=0), row_cell_areas_km2(info) @ counts, scheme)
+
+
+def class_rows(cells: np.ndarray, areas: np.ndarray, scheme: str) -> list[tuple]:
+    """Rows (code, name, cells, area_km2, percent) from cells and km² per code (0 = nodata)."""
     valid_area = float(areas[1:].sum())
     rows = []
     for code, (name, _) in CLASSES[scheme].items():

@@ -23,6 +23,10 @@ class Monitor:
     def warn(self, message: str) -> None:
         """Log a warning the user should read."""
 
+    def chunks(self, phase: str, done: int, total: int, cells: int) -> None:
+        """A chunked job's state: `done` of `total` chunks of `phase` finished, `cells` output
+        cells computed by this run so far (progress bars show throughput and ETA from it)."""
+
     def check(self) -> None:
         """Raise :class:`Cancelled` when the user has asked to stop."""
         if self.cancelled():
@@ -50,6 +54,9 @@ class _PartMonitor(Monitor):
 
     def warn(self, message: str) -> None:
         self._parent.warn(message)
+
+    def chunks(self, phase: str, done: int, total: int, cells: int) -> None:
+        self._parent.chunks(phase, done, total, cells)
 
 
 class RecordingMonitor(Monitor):

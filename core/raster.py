@@ -89,6 +89,34 @@ def _srs(wkt: str) -> osr.SpatialReference:
     return srs
 
 
+def radii_of_curvature_m(semi_major_m: float, inverse_flattening: float, latitude_deg):
+    """Prime-vertical (N) and meridional (M) radii of curvature of an ellipsoid, in metres.
+
+    N = a / √(1 − e² sin²φ) and M = a (1 − e²) / (1 − e² sin²φ)^(3/2), e² = f (2 − f); an
+    inverse flattening of 0 is a sphere (GDAL's convention). `latitude_deg` may be an array.
+    """
+    e2 = 0.0 if inverse_flattening == 0 else (2 - 1 / inverse_flattening) / inverse_flattening
+    w = 1 - e2 * np.sin(np.radians(latitude_deg)) ** 2
+    return semi_major_m / np.sqrt(w), semi_major_m * (1 - e2) / w**1.5
+
+
+def geographic_cell_size_m(info: RasterInfo, latitude_deg):
+    """Ground width and height in metres of a cell of a geographic raster at a latitude (or an
+    array of latitudes), on the CRS's ellipsoid: width along the parallel (N·cos φ), height
+    along the meridian (M)."""
+    srs = _srs(info.crs_wkt)
+    # cos φ vanishes at the poles: clamp so that a polar row keeps a (tiny) positive width.
+    lat = np.clip(latitude_deg, -89.9, 89.9)
+    prime_vertical, meridional = radii_of_curvature_m(
+        srs.GetSemiMajor(), srs.GetInvFlattening(), lat)
+    radians_per_unit = srs.GetAngularUnits()
+    dx, dy = info.pixel_size
+    return (
+        dx * radians_per_unit * prime_vertical * np.cos(np.radians(lat)),
+        dy * radians_per_unit * meridional,
+    )
+
+
 def ground_pixel_size_m(info: RasterInfo) -> tuple[float, float]:
     """Cell width and height on the ground in metres.
 
@@ -105,18 +133,8 @@ def ground_pixel_size_m(info: RasterInfo) -> tuple[float, float]:
         return dx * metres_per_unit, dy * metres_per_unit
     gt = info.geotransform
     centre_lat = gt[3] + gt[4] * info.width / 2 + gt[5] * info.height / 2
-    phi = math.radians(max(-89.9, min(89.9, centre_lat)))
-    a = srs.GetSemiMajor()
-    inv_f = srs.GetInvFlattening()
-    e2 = 0.0 if inv_f == 0 else (2 - 1 / inv_f) / inv_f
-    w = 1 - e2 * math.sin(phi) ** 2
-    prime_vertical = a / math.sqrt(w)
-    meridional = a * (1 - e2) / w**1.5
-    radians_per_unit = srs.GetAngularUnits()
-    return (
-        dx * radians_per_unit * prime_vertical * math.cos(phi),
-        dy * radians_per_unit * meridional,
-    )
+    width_m, height_m = geographic_cell_size_m(info, centre_lat)
+    return float(width_m), float(height_m)
 
 
 def open_raster(path: str) -> gdal.Dataset:
@@ -339,6 +357,8 @@ class GeoTiffWriter:
             f"PREDICTOR={predictor}",
             # IF_SAFER switches to BigTIFF whenever a compressed file might pass 4 GB.
             "BIGTIFF=IF_SAFER",
+            # Tiles are compressed on every core when they are flushed (same bytes as one thread).
+            "NUM_THREADS=ALL_CPUS",
         ]
         try:
             ds = gdal.GetDriverByName("GTiff").Create(
@@ -498,8 +518,11 @@ def process_blocks(
 
 
 def write_array(path: str, values: np.ndarray, info: RasterInfo, data_type: str = "Float32",
-                nodata: float | None = None, monitor: Monitor | None = None) -> RasterInfo:
-    """Write a whole array (NaN = nodata) with `info`'s georeferencing, in blocks."""
+                nodata: float | None = None, monitor: Monitor | None = None,
+                decorate: Callable[[gdal.Dataset], None] | None = None) -> RasterInfo:
+    """Write a whole array (NaN = nodata) with `info`'s georeferencing, in blocks.
+    `decorate(dataset)` runs before the file takes its final name, as in :func:`process_blocks`.
+    """
     monitor = monitor or Monitor()
     out_info = replace(info, width=values.shape[1], height=values.shape[0], band_count=1,
                        data_type=data_type)
@@ -511,5 +534,8 @@ def write_array(path: str, values: np.ndarray, info: RasterInfo, data_type: str 
                 block.row, block.col,
             )
             monitor.report((block.index + 1) / block.count)
+        monitor.check()  # a cancel during the last block still leaves no output
+        if decorate is not None:
+            decorate(writer.dataset)
         out_info = replace(out_info, nodata=writer.nodata)
     return out_info

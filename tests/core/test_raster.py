@@ -218,6 +218,36 @@ def test_ground_pixel_size_projected_and_geographic():
     assert dx60 == pytest.approx(n60 * math.cos(math.radians(60)) * math.pi / 648000, rel=1e-6)
 
 
+@pytest.mark.parametrize("lat", [0.0, 45.0, -45.0])
+def test_radii_of_curvature_wgs84_by_hand(lat):
+    # Independent form: N = a²/√(a²cos²φ + b²sin²φ), M = a²b²/(a²cos²φ + b²sin²φ)^(3/2).
+    # At 0°: N = a = 6378137 m, M = b²/a = 6335439.327 m; at ±45°: 6388838.290 m, 6367381.816 m.
+    n, m = raster.radii_of_curvature_m(6378137.0, 298.257223563, lat)
+    want_n, want_m = {0.0: (6378137.0, 6335439.327), 45.0: (6388838.290, 6367381.816)}[abs(lat)]
+    assert n == pytest.approx(want_n, abs=1e-3)
+    assert m == pytest.approx(want_m, abs=1e-3)
+
+
+def test_radii_of_curvature_sphere_and_arrays():
+    n, m = raster.radii_of_curvature_m(6371000.0, 0.0, np.array([0.0, 30.0, 89.0]))
+    np.testing.assert_array_equal(n, 6371000.0)
+    np.testing.assert_array_equal(m, 6371000.0)
+    # On the ellipsoid both radii grow towards the poles, M faster (M = N at the pole).
+    n, m = raster.radii_of_curvature_m(6378137.0, 298.257223563, np.array([0.0, 30.0, 60.0, 90.0]))
+    assert np.all(np.diff(n) > 0) and np.all(np.diff(m) > 0)
+    assert m[-1] == pytest.approx(n[-1], rel=1e-12)
+
+
+def test_geographic_cell_size_is_the_centre_value_of_ground_pixel_size():
+    geo = raster.RasterInfo(4, 6, (10.0, 1 / 1200, 0.0, 47.0, 0.0, -1 / 1200), _wgs84_wkt())
+    centre = 47.0 - 3 / 1200
+    widths, heights = raster.geographic_cell_size_m(geo, np.array([centre, 0.0]))
+    assert raster.ground_pixel_size_m(geo) == (widths[0], heights[0])
+    n0, m0 = raster.radii_of_curvature_m(6378137.0, 298.257223563, 0.0)
+    assert widths[1] == pytest.approx(n0 * math.pi / 180 / 1200, rel=1e-12)
+    assert heights[1] == pytest.approx(m0 * math.pi / 180 / 1200, rel=1e-12)
+
+
 def _wgs84_wkt():
     srs = osr.SpatialReference()
     srs.ImportFromEPSG(4326)

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from core.terrain import slope_degrees
+from core.terrain import slope_degrees, steeper_than
 
 
 def _saga_slope(z, dx, dy):
@@ -52,3 +52,23 @@ def test_single_row_and_isolated_cell():
     assert got[0, 0] == 0.0  # no valid neighbour along either axis
     assert np.isnan(got[0, 1])
     assert got[0, 2] == pytest.approx(math.degrees(math.atan(4.0)))
+
+
+@pytest.mark.parametrize("seed,dx,dy", [(0, 30.0, 30.0), (1, 30.0, 20.0), (2, 46.3, 92.6)])
+def test_steeper_than_matches_saga_rule_next_to_the_threshold(seed, dx, dy):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(100, 4, (11, 14)).astype(np.float32)
+    z[rng.random(z.shape) < 0.2] = np.nan
+    slope = _saga_slope(z.astype(np.float64), dx, dy)
+    # Thresholds a hair either side of actual cell slopes: those cells must flip exactly there.
+    for target in slope[np.isfinite(slope)][:12]:
+        for thr in (target - 1e-9, target + 1e-9):
+            want = np.where(np.isnan(slope), False, slope > thr)
+            np.testing.assert_array_equal(steeper_than(z, dx, dy, thr), want)
+
+
+def test_steeper_than_on_planes_either_side_of_5_degrees():
+    rows, cols = np.mgrid[0:5, 0:6]
+    for degrees, steep in ((4.999, False), (5.001, True)):
+        z = rows * 20.0 * math.tan(math.radians(degrees))  # towards the south, 20 m cells
+        assert np.all(steeper_than(z, 30.0, 20.0, 5.0) == steep)

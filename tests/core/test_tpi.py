@@ -113,8 +113,8 @@ def test_precision_at_high_elevation():
                                brute_tpi(z, "square", 4), atol=1e-9, equal_nan=True)
 
 
-@pytest.mark.parametrize("standardize", [False, True])
-def test_blocked_file_equals_whole_raster(tmp_path, standardize, monkeypatch):
+@pytest.mark.parametrize("standardise", [False, True])
+def test_blocked_file_equals_whole_raster(tmp_path, standardise, monkeypatch):
     z = dem_with_holes(61, 53, seed=7)
     info = RasterInfo(53, 61, (0, 30.0, 0, 0, 0, -30.0), UTM, nodata=-9999.0)
     src = str(tmp_path / "dem.tif")
@@ -122,13 +122,13 @@ def test_blocked_file_equals_whole_raster(tmp_path, standardize, monkeypatch):
     z32, _ = read_array(src)
     nb = tp.neighbourhood("circle", 7)
     want = tp.tpi(z32, nb)
-    if standardize:
+    if standardise:
         v = want[np.isfinite(want)]
         want = (want - v.mean()) / v.std()
     for keep_cells in (0, 10**9):  # recompute per block / keep the first pass's grids
         monkeypatch.setattr(tp, "_KEEP_CELLS", keep_cells)
         out = str(tmp_path / f"tpi{keep_cells}.tif")
-        stats = tp.tpi_raster(src, out, nb, standardize, block_size=16)
+        stats = tp.tpi_raster(src, out, nb, standardise, block_size=16)
         got, oinfo = read_array(out)
         assert oinfo.nodata == -9999.0 and oinfo.geotransform == info.geotransform
         np.testing.assert_allclose(got, want, atol=1e-5, equal_nan=True)
@@ -160,4 +160,43 @@ def test_constant_raster_standardises_to_zero():
     m = tp.Moments()
     m.add(t)
     assert m.sd == 0
-    assert np.all(tp.standardise(t, m) == 0)
+    assert np.all(tp.standardised(t, m) == 0)
+
+
+@pytest.mark.parametrize("nodata", [True, False])
+def test_tpis_of_several_windows_equal_one_at_a_time_and_round_once_to_float32(nodata):
+    z = dem_with_holes(30, 34, seed=4)
+    if not nodata:
+        z[np.isnan(z)] = 505.0
+    # A 13-cell disc (summed directly alone, sharing the FFT of the 97-cell ring when together),
+    # a square (summed-area table), a ring and a 5-cell disc (always direct).
+    nbs = [tp.neighbourhood("circle", 2), tp.neighbourhood("square", 3),
+           tp.neighbourhood("annulus", 7, 2), tp.neighbourhood("circle", 1)]
+    together = tp.tpis(z, nbs)
+    single32 = tp.tpis(z, nbs, np.float32)
+    for nb, t, t32 in zip(nbs, together, single32):
+        np.testing.assert_allclose(t, tp.tpi(z, nb), atol=1e-10, equal_nan=True)
+        np.testing.assert_allclose(t, brute_tpi(z, nb.shape, nb.radius, nb.inner), atol=1e-8,
+                                   equal_nan=True)
+        assert t32.dtype == np.float32
+        np.testing.assert_array_equal(t32, t.astype(np.float32))  # float64 sums, one rounding
+
+
+def test_moments_merged_over_blocks_equal_numpy():
+    rng = np.random.default_rng(2)
+    values = rng.normal(3.5, 2.0, (40, 50)).astype(np.float32)
+    values[rng.random(values.shape) < 0.1] = np.nan
+    m = tp.Moments()
+    for rows in (slice(0, 7), slice(7, 8), slice(8, 40)):  # uneven blocks, one without NaN
+        m.add(values[rows])
+    v = values[np.isfinite(values)].astype(np.float64)
+    assert m.n == v.size
+    assert m.mean == pytest.approx(v.mean(), rel=1e-13)
+    assert m.sd == pytest.approx(v.std(), rel=1e-12)
+
+
+def test_reference_level_is_the_midrange_of_valid_cells():
+    z = np.array([[np.nan, 120.5, 7.25], [3000.0, np.nan, 64.0]], dtype=np.float32)
+    assert tp.reference_level(z) == (7.25 + 3000.0) / 2
+    assert tp.reference_level(np.full((2, 2), np.nan)) == 0.0
+    assert tp.reference_level(np.array([1.0, np.inf, 5.0, -np.inf])) == 3.0  # ±inf are nodata

@@ -19,7 +19,7 @@ def test_parameters_and_outputs(demsr_provider):
     alg = demsr_provider.algorithm("superresolution")
     names = {p.name() for p in alg.parameterDefinitions()}
     assert names == {"INPUT", "SCALE", "MODEL", "MODEL_FILE", "DEVICE", "TILE_SIZE", "ENSEMBLE",
-                     "OUTPUT", "OUTPUT_SPREAD"}
+                     "OUTPUT", "OUTPUT_SPREAD", "ENGINE"}
     assert "DEVICE_USED" in {o.name() for o in alg.outputDefinitions()}
     assert alg.parameterDefinition("DEVICE").options() == ["auto", "cuda", "cpu"]
     assert alg.parameterDefinition("DEVICE").defaultValue() == 0

@@ -1,0 +1,92 @@
+"""The advanced ENGINE parameter of the raster algorithms: run the job chunk by chunk on Dask.
+
+Empty (the default): the algorithm runs in this process as it always has. `local` (`local:N`):
+a Dask LocalCluster on this machine with one worker process per core (N). Anything else: the
+address of a Dask scheduler (tcp://host:8786) or a scheduler file. The chunked job is
+core.mosaic.run_job; QGIS's progress bar and Cancel button reach it through the Monitor
+(cancel stops submitting chunks and cancels the running ones; no output appears under the final
+name, and the finished chunks stay beside it for a rerun to resume).
+
+Workers import the core as the top-level package `core` (the name scripts and `dask worker`
+processes use), so the job is run through that name here too: every task then names
+`core.mosaic...`, whatever the plugin's own package name is.
+"""
+import importlib
+import os
+import sys
+
+from qgis.core import QgsProcessingParameterDefinition, QgsProcessingParameterString
+
+from ..core.errors import Cancelled, DemError
+
+ENGINE = "ENGINE"
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+HELP = (
+    "ENGINE (advanced): empty = in this process; local or local:N = a Dask LocalCluster on this "
+    "machine (one worker per core, or N); or a Dask scheduler address (tcp://host:8786) or "
+    "scheduler file. The raster is then processed in chunks with the halo the algorithm "
+    "needs, with the same result as in process; a rerun after a crash or cancel computes only "
+    "the missing chunks (docs/large-areas.md). Needs the Python package dask[distributed]."
+)
+
+
+def add_engine_parameter(algorithm) -> None:
+    """The optional, advanced ENGINE string parameter (default empty = in this process)."""
+    param = QgsProcessingParameterString(
+        ENGINE,
+        algorithm.tr("Distributed engine: empty = in this process; local (or local:N) = a Dask "
+                     "LocalCluster on this machine; or a Dask scheduler address "
+                     "(tcp://host:8786) or scheduler file"),
+        defaultValue="", optional=True)
+    param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+    algorithm.addParameter(param)
+
+
+def engine_of(algorithm, parameters, context) -> str:
+    """The ENGINE value, stripped; empty means in-process."""
+    if ENGINE not in parameters or parameters[ENGINE] is None:
+        return ""
+    return (algorithm.parameterAsString(parameters, ENGINE, context) or "").strip()
+
+
+def _workers_core():
+    """The plugin's core imported as the top-level package `core`."""
+    own = os.path.realpath(os.path.join(_ROOT, "core"))
+    loaded = sys.modules.get("core")
+    if loaded is not None and os.path.realpath(os.path.dirname(loaded.__file__ or "")) != own:
+        raise DemError(
+            f"Another Python package named 'core' is loaded ({loaded.__file__}); the distributed "
+            "engine needs that name for the demsr core. Leave ENGINE empty, or run "
+            "`python -m core.batch` from the plugin folder."
+        )
+    if _ROOT not in sys.path:
+        # Appended, not prepended: nothing already importable is shadowed. LocalCluster workers
+        # inherit sys.path, so they find `core` the same way.
+        sys.path.append(_ROOT)
+    importlib.import_module("core.mosaic")
+    importlib.import_module("core.cluster")
+    return sys.modules["core"]
+
+
+def run_chunked(algorithm: str, source: str, output: str, options: dict, engine_spec: str,
+                monitor):
+    """core.mosaic.run_job on the engine ENGINE names; errors become the plugin's own."""
+    core = _workers_core()
+    try:
+        engine = core.cluster.engine_for(engine_spec, monitor=monitor)
+        try:
+            # QGIS overwrites outputs; a recorded job with the same parameters is resumed.
+            return core.mosaic.run_job(algorithm, source, output, options, engine=engine,
+                                       overwrite=True, monitor=monitor)
+        finally:
+            engine.close()
+    except core.errors.DemError as err:
+        raise DemError(str(err)) from err
+    except (core.errors.Cancelled, Cancelled) as err:
+        folder = core.mosaic.job_folder(output)
+        if os.path.isdir(folder):
+            monitor.info(f"The finished chunks are kept in {folder}; run again with the same "
+                         "parameters to compute only the missing ones.")
+        raise Cancelled(str(err)) from err

@@ -1,0 +1,277 @@
+"""Command line for large areas, without QGIS: `python -m core.batch ALGORITHM INPUT OUTPUT`.
+
+ALGORITHM is superresolution, attraction, tpi or landforms; the options are the Processing
+parameters in lower case (--scale 2, --small-radius 2 or --small_radius 2, ...) with the
+Processing defaults. INPUT is a raster, a VRT, a folder of tiles or a text file listing them.
+Without --scheduler the job runs on a Dask LocalCluster with one worker per core (--workers N for
+N, --workers 0 for this process without Dask); with --scheduler it runs on that cluster. Running
+the same command again after a crash or Ctrl-C computes only the missing chunks.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import time
+
+from . import attraction, inference, landforms, mosaic, tpi
+from .errors import Cancelled, DemError
+from .models import bundled_families
+from .progress import Monitor
+
+EPILOG = """\
+examples:
+  python -m core.batch tpi dem.tif tpi.tif --radius 5 --standardize
+  python -m core.batch landforms tiles/ landforms.vrt --chunk-size 4096
+  python -m core.batch superresolution srtm.vrt x2.tif --cog --scheduler tcp://head:8786
+
+Output: .vrt binds the chunk files (kept in OUTPUT's sibling folder <name>_chunks/); .tif is
+one tiled DEFLATE GeoTIFF (or a COG with --cog) made from them, after which the chunk folder is
+removed. The folder's manifest.json lets a rerun of the same command resume.
+"""
+
+
+class ProgressBar(Monitor):
+    """Chunks done / total, output throughput and ETA on stderr: redrawn in place on a terminal,
+    a line every few seconds otherwise (logs)."""
+
+    WIDTH = 24
+    LOG_INTERVAL_S = 5.0
+
+    def __init__(self, stream=None, quiet: bool = False):
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._phase = None
+        self._start = 0.0
+        self._start_done = 0
+        self._last_line = 0.0
+        self._drawn = False
+
+    def chunks(self, phase: str, done: int, total: int, cells: int) -> None:
+        if self.quiet:
+            return
+        now = time.monotonic()
+        if phase != self._phase:
+            self._phase, self._start, self._start_done = phase, now, done
+        elapsed = max(now - self._start, 1e-9)
+        computed = done - self._start_done
+        filled = int(self.WIDTH * done / max(total, 1))
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        rate = f"{cells / elapsed / 1e6:7.2f} MP/s" if cells else "     – MP/s"
+        eta = _clock((total - done) * elapsed / computed) if computed else "–:––:––"
+        line = f"{phase:<10} {done:>6}/{total} chunks [{bar}] {rate}  ETA {eta}"
+        if self.tty:
+            self.stream.write("\r" + line)
+            self._drawn = True
+            if done == total:
+                self.stream.write("\n")
+                self._drawn = False
+            self.stream.flush()
+        elif done == total or now - self._last_line >= self.LOG_INTERVAL_S or computed == 0:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+            self._last_line = now
+
+    def _say(self, text: str) -> None:
+        if self._drawn:
+            self.stream.write("\n")
+            self._drawn = False
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def info(self, message: str) -> None:
+        if not self.quiet:
+            self._say(message)
+
+    def warn(self, message: str) -> None:
+        self._say(f"warning: {message}")
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def _choice(choices, what: str, aliases: dict | None = None):
+    """An argparse type taking a name, or its index as Processing's enumerations do."""
+    aliases = aliases or {}
+
+    def parse(text: str) -> str:
+        value = aliases.get(text.lower(), text.lower())
+        if value.isdigit() and int(value) < len(choices):
+            return choices[int(value)]
+        if value in choices:
+            return value
+        raise argparse.ArgumentTypeError(
+            f"{what} must be one of {', '.join(choices)} (or its index 0–{len(choices) - 1})")
+
+    return parse
+
+
+def _option(parser, name: str, **kwargs) -> None:
+    """--name-with-dashes and --name_with_underscores for one parameter."""
+    dashed = "--" + name.replace("_", "-")
+    flags = [dashed] if "_" not in name else [dashed, "--" + name]
+    parser.add_argument(*flags, dest=name, **kwargs)
+
+
+def _algorithm_options(parser, algorithm: str) -> None:
+    d = mosaic.DEFAULTS[algorithm]
+    units = _choice(tpi.UNITS, "units", {"map_units": "map units", "map-units": "map units"})
+    shapes = _choice(tpi.SHAPES, "shape")
+    if algorithm == "superresolution":
+        families, default = bundled_families()
+        _option(parser, "scale", type=int, choices=(2, 3, 4), default=d["scale"],
+                help="scale factor (default %(default)s)")
+        _option(parser, "model", choices=families or None, default=default,
+                help=f"bundled model (default {default})")
+        _option(parser, "model_file", default=None,
+                help="your own .onnx with a demsr model card (overrides --model)")
+        _option(parser, "device", choices=inference.DEVICES, default=d["device"],
+                help="onnxruntime device (default %(default)s)")
+        _option(parser, "tile_size", type=int, default=d["tile_size"],
+                help="input cells per tile side, 0 = automatic (default %(default)s)")
+    elif algorithm == "attraction":
+        _option(parser, "scale", type=int, default=d["scale"],
+                help="sub-pixels per cell side, ≥ 2 (default %(default)s)")
+        _option(parser, "neighbourhood", type=_choice(attraction.NEIGHBOURHOODS, "neighbourhood"),
+                default=d["neighbourhood"], help=f"{', '.join(attraction.NEIGHBOURHOODS)} "
+                "(default %(default)s)")
+        _option(parser, "assignment", type=_choice(attraction.ASSIGNMENTS, "assignment"),
+                default=d["assignment"], help=f"{', '.join(attraction.ASSIGNMENTS)} "
+                "(default %(default)s)")
+        _option(parser, "preserve_mean", action=argparse.BooleanOptionalAction,
+                default=d["preserve_mean"], help="keep each cell's mean (default %(default)s)")
+    elif algorithm == "tpi":
+        _option(parser, "radius", type=float, default=d["radius"],
+                help="radius, outer radius for an annulus (default %(default)s)")
+        _option(parser, "inner_radius", type=float, default=d["inner_radius"],
+                help="inner radius, annulus only (default %(default)s)")
+        _option(parser, "shape", type=shapes, default=d["shape"],
+                help=f"{', '.join(tpi.SHAPES)} (default %(default)s)")
+        _option(parser, "units", type=units, default=d["units"],
+                help="cells or 'map units' (metres for a geographic CRS; default %(default)s)")
+        _option(parser, "standardize", action=argparse.BooleanOptionalAction,
+                default=d["standardize"], help="(TPI − mean) / sd over the whole raster "
+                "(default %(default)s)")
+    else:
+        _option(parser, "small_radius", type=float, default=d["small_radius"],
+                help="small neighbourhood radius (default %(default)s)")
+        _option(parser, "large_radius", type=float, default=d["large_radius"],
+                help="large neighbourhood radius (default %(default)s)")
+        _option(parser, "shape", type=shapes, default=d["shape"],
+                help=f"{', '.join(tpi.SHAPES)} (default %(default)s)")
+        _option(parser, "units", type=units, default=d["units"],
+                help="cells or 'map units' (default %(default)s)")
+        _option(parser, "slope_threshold", type=float, default=d["slope_threshold"],
+                help="degrees (default %(default)s)")
+        _option(parser, "scheme", type=_choice(landforms.SCHEMES, "scheme"), default=d["scheme"],
+                help=f"{', '.join(landforms.SCHEMES)} (default %(default)s)")
+        _option(parser, "output_table", default=None,
+                help="also write the cells / km² / percent per class to this CSV file")
+
+
+def _common_options(parser) -> None:
+    parser.add_argument("input", metavar="INPUT",
+                        help="a raster, a VRT, a folder of tiles or a text file listing them")
+    parser.add_argument("output", metavar="OUTPUT", help="the result: .tif or .vrt")
+    engine = parser.add_argument_group("engine")
+    engine.add_argument("--scheduler", metavar="ADDR", default=None,
+                        help="Dask scheduler address (tcp://host:8786) or scheduler file; "
+                             "default: a LocalCluster on this machine")
+    engine.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="LocalCluster worker processes (default: one per core; 0 = in this "
+                             "process, no Dask); with --scheduler: wait for N workers")
+    _option(engine, "memory_limit", default="auto",
+            help="memory limit per LocalCluster worker, e.g. 4GB (default: RAM / workers)")
+    job = parser.add_argument_group("job")
+    _option(job, "chunk_size", type=int, default=mosaic.DEFAULT_CHUNK,
+            help="input cells per chunk side (default %(default)s)")
+    job.add_argument("--cog", action="store_true",
+                     help="make OUTPUT (.tif) a Cloud-Optimized GeoTIFF")
+    _option(job, "keep_chunks", action="store_true",
+            help="keep the chunk folder after writing a .tif")
+    job.add_argument("--overwrite", action="store_true",
+                     help="replace an existing OUTPUT and discard a recorded job whose "
+                          "parameters differ (a matching one is always resumed)")
+    job.add_argument("--quiet", action="store_true", help="no progress bar or messages")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="python -m core.batch",
+        usage="python -m core.batch ALGORITHM INPUT OUTPUT [options] [--scheduler ADDR] "
+              "[--workers N]",
+        description="Run a demsr raster algorithm over a large area (a raster, a VRT mosaic,\n"
+                    "a folder or list of tiles), chunk by chunk, on a Dask LocalCluster or an\n"
+                    "existing Dask cluster, without QGIS. `python -m core.batch ALGORITHM\n"
+                    "--help` lists the algorithm's options (the Processing parameters).",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = top.add_subparsers(dest="algorithm", metavar="ALGORITHM", required=True,
+                             help=", ".join(mosaic.ALGORITHMS))
+    for name in mosaic.ALGORITHMS:
+        p = sub.add_parser(name, help=f"demsr:{name}", epilog=EPILOG,
+                           formatter_class=argparse.RawDescriptionHelpFormatter,
+                           description=f"demsr:{name} over a large area, chunk by chunk.")
+        _common_options(p)
+        _algorithm_options(p.add_argument_group(f"{name} parameters"), name)
+    return top
+
+
+def _engine(args, monitor: Monitor):
+    from . import cluster
+
+    if args.workers == 0 and not args.scheduler:
+        return mosaic.InProcessEngine()
+    return cluster.DaskEngine.connect(args.scheduler, args.workers, args.memory_limit, monitor)
+
+
+def _write_table(path: str, rows: list[tuple]) -> None:
+    partial = path + ".partial"
+    with open(partial, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["code", "class", "cells", "area_km2", "percent"])
+        writer.writerows(rows)
+    os.replace(partial, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    monitor = ProgressBar(quiet=args.quiet)
+    options = {k: getattr(args, k) for k in mosaic.DEFAULTS[args.algorithm]}
+    engine = None
+    try:
+        mosaic.check_paths(args.input, args.output, args.cog)
+        engine = _engine(args, monitor)
+        result = mosaic.run_job(
+            args.algorithm, args.input, args.output, options, engine=engine,
+            chunk_size=args.chunk_size, cog=args.cog, keep_chunks=args.keep_chunks,
+            overwrite=args.overwrite, monitor=monitor)
+    except DemError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, Cancelled):
+        print(f"\ninterrupted; the finished chunks are kept in {mosaic.job_folder(args.output)}"
+              ": run the same command again to resume.", file=sys.stderr)
+        return 130
+    finally:
+        if engine is not None:
+            engine.close()
+    rows = result.stats.get("rows")
+    if rows:
+        for code, name, cells, area, pct in rows:
+            monitor.info(f"{code:2d} {name}: {cells} cells, {area:.3f} km², {pct:.2f} %")
+        if args.output_table:
+            _write_table(args.output_table, rows)
+    monitor.info(
+        f"{result.output}: {result.info.width} × {result.info.height} cells; "
+        f"{len(result.computed)} chunk(s) computed by this run, "
+        f"{result.chunks_total - result.chunks_empty - len(result.computed)} from an earlier "
+        f"run, {result.chunks_empty} empty; {result.seconds:.1f} s.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

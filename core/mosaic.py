@@ -1,0 +1,1183 @@
+"""Large-area jobs: one algorithm over a raster, a VRT mosaic, or a folder or list of tiles.
+
+The output grid is cut into chunks (about 2048² input cells by default). Each chunk is read with
+the halo its algorithm needs and written as its own tiled, compressed GeoTIFF (under a temporary
+name, then renamed), by this process or by Dask workers (core.cluster); a VRT binds the chunks,
+and a single GeoTIFF or Cloud-Optimized GeoTIFF can be made from it. A manifest in the job folder
+records the job's parameters, the chunk grid and each chunk's state, so the same job run again
+computes only what is missing.
+
+Why the result does not depend on the chunking: every chunk calls the same core functions the
+single-raster path calls (tpi.tpi, landforms.classify_block, attraction.upscale_padded,
+inference.TileRunner) on a window read with at least the halo those functions need, with the
+whole raster's georeferencing (cell size, latitude, normalisation), and writes only its core.
+Whole-raster statistics (the mean and sd of TPI for standardisation) are a reduction pass first:
+each chunk's Moments, merged in chunk order, so the merge is the same however the chunks were
+scheduled.
+
+Chunk functions take plain picklable arguments (Job, Chunk, ModelBlob) and never import Dask or
+QGIS, so a worker needs only GDAL, numpy, scipy, onnxruntime (super-resolution) and this package.
+"""
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import math
+import os
+import shutil
+import socket
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from typing import Callable, Iterable, Iterator
+from xml.sax.saxutils import escape
+
+import numpy as np
+from osgeo import gdal, osr
+
+from . import attraction, inference, landforms, tpi
+from .errors import Cancelled, DemError
+from .progress import Monitor
+from .raster import (
+    NO_VALID_CELL,
+    GeoTiffWriter,
+    RasterInfo,
+    _read_dtype,
+    block_windows,
+    check_writable,
+    commit_partial,
+    default_nodata,
+    open_raster,
+    partial_path,
+    read_info,
+    read_window,
+    remove_raster,
+)
+
+ALGORITHMS = ("superresolution", "attraction", "tpi", "landforms")
+DEFAULT_CHUNK = 2048
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = "demsr-mosaic"
+MANIFEST_VERSION = 1
+BOUND_INPUT = "input.vrt"
+# What a folder of tiles may hold; anything else in it (world files, READMEs) is ignored.
+TILE_EXTENSIONS = (".tif", ".tiff", ".hgt", ".vrt", ".img", ".dem", ".dt0", ".dt1", ".dt2",
+                   ".bil", ".asc", ".nc")
+LIST_EXTENSIONS = (".txt", ".lst", ".list")
+OUTPUT_EXTENSIONS = (".tif", ".tiff", ".vrt")
+
+# The Processing parameters of each algorithm (lower case) and their Processing defaults; enum
+# values by name. tests/plugin checks these against the algorithms' own definitions.
+DEFAULTS = {
+    "superresolution": {"scale": 2, "model": None, "model_file": None, "device": "auto",
+                        "tile_size": 0},
+    "attraction": {"scale": 2, "neighbourhood": attraction.DEFAULT_NEIGHBOURHOOD,
+                   "assignment": attraction.DEFAULT_ASSIGNMENT,
+                   "preserve_mean": attraction.DEFAULT_PRESERVE_MEAN},
+    "tpi": {"radius": 2.0, "inner_radius": 0.0, "shape": "square", "units": "cells",
+            "standardize": False},
+    "landforms": {"small_radius": 2.0, "large_radius": 22.0, "shape": "square",
+                  "units": "cells", "slope_threshold": 5.0, "scheme": "landforms10"},
+}
+
+# Compressed size of an output as a fraction of its raw size, for the free-space check: DEFLATE
+# with a predictor keeps about half of a float elevation grid; class codes compress far more.
+_COMPRESSED_FRACTION = {"Float32": 0.5, "Byte": 0.1}
+# The manifest is rewritten at most this often while chunks finish (and always at the end).
+_MANIFEST_INTERVAL_S = 2.0
+
+
+# --- input binding ----------------------------------------------------------------------------
+
+
+def list_tiles(source) -> list[str] | None:
+    """The tiles a job input names: a list, a folder of rasters or a text file listing them (one
+    path a line, relative to the file's folder, # for comments); None for a single raster."""
+    if isinstance(source, (list, tuple)):
+        return [os.path.abspath(str(p)) for p in source]
+    path = str(source)
+    if os.path.isdir(path):
+        names = sorted(n for n in os.listdir(path)
+                       if n.lower().endswith(TILE_EXTENSIONS) and not n.startswith("."))
+        if not names:
+            raise DemError(
+                f"The folder '{path}' holds no raster tile (looked for "
+                f"{', '.join(TILE_EXTENSIONS)})."
+            )
+        return [os.path.join(os.path.abspath(path), n) for n in names]
+    if path.lower().endswith(LIST_EXTENSIONS) and os.path.isfile(path):
+        base = os.path.dirname(os.path.abspath(path))
+        with open(path, encoding="utf-8") as f:
+            lines = [ln.strip() for ln in f]
+        tiles = [os.path.normpath(os.path.join(base, ln)) for ln in lines
+                 if ln and not ln.startswith("#")]
+        if not tiles:
+            raise DemError(f"The tile list '{path}' names no file.")
+        return tiles
+    return None
+
+
+def _fill_nodata(data_type: str) -> float:
+    """Nodata for the gaps of a mosaic whose tiles declare none: NaN for floats, SRTM's −32768
+    for Int16, the type's far end otherwise."""
+    if data_type.startswith("Float"):
+        return float("nan")
+    limits = {"Byte": 255, "Int16": -32768, "UInt16": 65535, "Int32": -2147483648,
+              "UInt32": 4294967295}
+    return float(limits.get(data_type, -32768))
+
+
+def bind_tiles(tiles: list[str], monitor: Monitor | None = None) -> str:
+    """The XML of a VRT mosaic of `tiles` (band 1, absolute paths), checked to be one grid.
+
+    Tiles must share a CRS and a cell size; a tile off the mosaic's cell grid is placed by GDAL's
+    nearest-neighbour resampling (with a warning). Gaps between tiles are nodata: the tiles' own
+    nodata value, or :func:`_fill_nodata` when no tile declares one.
+    """
+    monitor = monitor or Monitor()
+    missing = [t for t in tiles if not os.path.exists(t)]
+    if missing:
+        shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
+        raise DemError(f"{len(missing)} tile(s) of the input do not exist: {shown}")
+    first = None
+    nodata = None
+    for tile in tiles:
+        info = read_info(tile)
+        gt = info.geotransform
+        if gt[2] or gt[4]:
+            raise DemError(f"The tile '{tile}' has a rotated geotransform; a mosaic needs "
+                           "north-up tiles (gdalwarp them first).")
+        if nodata is None and info.nodata is not None:
+            nodata = info.nodata
+        if first is None:
+            first = info
+            first_srs = _srs(info.crs_wkt) if info.has_crs else None
+            continue
+        if info.has_crs != first.has_crs or (
+                first_srs is not None and not first_srs.IsSame(_srs(info.crs_wkt))):
+            raise DemError(
+                f"The tile '{tile}' is in another CRS than '{tiles[0]}'; every tile of a mosaic "
+                "must share one CRS (reproject them with gdalwarp first)."
+            )
+        fx, fy = first.geotransform[1], first.geotransform[5]
+        if not (math.isclose(gt[1], fx, rel_tol=1e-6) and math.isclose(gt[5], fy, rel_tol=1e-6)):
+            raise DemError(
+                f"The tile '{tile}' has cells of {gt[1]:.10g} × {abs(gt[5]):.10g}, the tile "
+                f"'{tiles[0]}' of {fx:.10g} × {abs(fy):.10g}; resample the tiles to one "
+                "resolution first (gdalwarp -tr)."
+            )
+        off_x = (gt[0] - first.geotransform[0]) / fx
+        off_y = (gt[3] - first.geotransform[3]) / fy
+        if abs(off_x - round(off_x)) > 0.01 or abs(off_y - round(off_y)) > 0.01:
+            monitor.warn(
+                f"The tile '{os.path.basename(tile)}' is not aligned with the mosaic's cell grid "
+                f"(offset {off_x - round(off_x):+.3f}, {off_y - round(off_y):+.3f} cells); GDAL "
+                "places it by nearest neighbour."
+            )
+    if nodata is None:
+        nodata = _fill_nodata(first.data_type)
+    vsi = f"/vsimem/demsr-bind-{uuid.uuid4().hex}.vrt"
+    try:
+        # "highest": the finest of equal cell sizes is exactly the tiles' own (no averaging).
+        ds = gdal.BuildVRT(vsi, tiles, resolution="highest", bandList=[1], VRTNodata=nodata)
+        if ds is None:
+            raise DemError("GDAL could not bind the tiles into a VRT.")
+        ds = None
+        return _vsi_text(vsi)
+    except RuntimeError as err:
+        raise DemError(f"GDAL could not bind the tiles into a VRT: {err}") from err
+    finally:
+        gdal.Unlink(vsi)
+
+
+def _srs(wkt: str) -> osr.SpatialReference:
+    srs = osr.SpatialReference()
+    srs.ImportFromWkt(wkt)
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    return srs
+
+
+def _vsi_text(path: str) -> str:
+    f = gdal.VSIFOpenL(path, "rb")
+    try:
+        gdal.VSIFSeekL(f, 0, 2)
+        size = gdal.VSIFTellL(f)
+        gdal.VSIFSeekL(f, 0, 0)
+        return gdal.VSIFReadL(1, size, f).decode("utf-8")
+    finally:
+        gdal.VSIFCloseL(f)
+
+
+def _write_text_atomically(path: str, text: str) -> None:
+    partial = partial_path(path)
+    try:
+        with open(partial, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(partial, path)
+    except OSError as err:
+        if os.path.exists(partial):
+            os.remove(partial)
+        raise DemError(f"Cannot write '{path}': {err}") from err
+
+
+# --- algorithms on a chunk ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelBlob:
+    """An ONNX model's bytes and their SHA-256: what travels to the workers (see docs)."""
+
+    sha256: str
+    data: bytes = field(repr=False)
+
+    @classmethod
+    def read(cls, path: str) -> ModelBlob:
+        with open(path, "rb") as f:
+            data = f.read()
+        return cls(hashlib.sha256(data).hexdigest(), data)
+
+
+_SESSIONS: dict[tuple, inference.Session] = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
+def cached_session(card, blob: ModelBlob, device: str, threads: int) -> inference.Session:
+    """One onnxruntime session per model, device and thread count in each process: a worker
+    loads the model once, not once per chunk."""
+    key = (blob.sha256, device, threads)
+    with _SESSIONS_LOCK:
+        if key not in _SESSIONS:
+            _SESSIONS[key] = inference.open_session(card, device, threads, model_bytes=blob.data)
+        return _SESSIONS[key]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One output chunk: its core window in input cells and its file name stem."""
+
+    index: int
+    name: str
+    row: int
+    col: int
+    height: int
+    width: int
+
+
+class Kernel:
+    """What one algorithm does to a chunk read with `halo` cells around its core."""
+
+    algorithm = ""
+    scale: int  # output cells per input cell side
+    data_type = "Float32"
+    nodata: float | None = None  # None: the input's (core.raster.default_nodata)
+
+    @property
+    def halo(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def needs_moments(self) -> bool:
+        """Whether a reduction pass over the raster must come first."""
+        return False
+
+    def moments(self, padded: np.ndarray) -> list[tpi.Moments]:
+        raise NotImplementedError
+
+    def pieces(self, padded: np.ndarray, chunk: Chunk, moments: list[tpi.Moments] | None,
+               model: ModelBlob | None, threads: int, summary: dict,
+               ) -> Iterator[tuple[int, int, np.ndarray]]:
+        """(row, column, values) of the chunk's output, in output cells from its corner."""
+        raise NotImplementedError
+
+
+def _sub_windows(padded: np.ndarray, chunk: Chunk, chunk_halo: int, size: int, halo: int):
+    """Blocks of at most size × size of the chunk's core, each with its own `halo`, sliced out of
+    the chunk's padded window (which holds them all, as halo ≤ chunk_halo)."""
+    offset = chunk_halo - halo
+    for block in block_windows(chunk.height, chunk.width, size, halo):
+        r, c = block.row + offset, block.col + offset
+        yield block, padded[r : r + block.height + 2 * halo, c : c + block.width + 2 * halo]
+
+
+@dataclass(frozen=True)
+class TpiKernel(Kernel):
+    nb: tpi.Neighbourhood
+    standardize: bool = False
+    algorithm = "tpi"
+    scale = 1
+    nodata = -9999.0  # as tpi.tpi_raster
+
+    @property
+    def halo(self) -> int:
+        return self.nb.halo
+
+    @property
+    def needs_moments(self) -> bool:
+        return self.standardize
+
+    def moments(self, padded):
+        m = tpi.Moments()
+        m.add(tpi.core_of(tpi.tpi(padded, self.nb), self.halo))
+        return [m]
+
+    def pieces(self, padded, chunk, moments, model, threads, summary):
+        t = tpi.core_of(tpi.tpi(padded, self.nb), self.halo)
+        raw = tpi.Moments()
+        raw.add(t)
+        summary["tpi_moments"] = [asdict(raw)]
+        yield 0, 0, tpi.standardised(t, moments[0]) if self.standardize else t
+
+
+@dataclass(frozen=True)
+class LandformsKernel(Kernel):
+    settings: landforms.Settings
+    cell: tuple[float, float]  # metres, from the whole raster (slope as in-process)
+    info: RasterInfo  # the whole raster: row areas depend on latitude
+    algorithm = "landforms"
+    scale = 1
+    data_type = "Byte"
+    nodata = 0
+
+    @property
+    def halo(self) -> int:
+        return self.settings.halo
+
+    @property
+    def needs_moments(self) -> bool:
+        return True
+
+    def _tpis(self, padded):
+        # float32 TPI, as the single-raster path keeps it (SAGA's precision).
+        return [tpi.core_of(t, self.halo)
+                for t in tpi.tpis(padded, self.settings.neighbourhoods, np.float32)]
+
+    def moments(self, padded):
+        out = []
+        for t in self._tpis(padded):
+            m = tpi.Moments()
+            m.add(t)
+            out.append(m)
+        return out
+
+    def pieces(self, padded, chunk, moments, model, threads, summary):
+        bounds = [landforms.class_bounds(m, landforms.boundaries_of(self.settings))
+                  for m in moments]
+        codes = landforms.classify_block(padded, self._tpis(padded), bounds, self.settings,
+                                         self.cell, self.halo)
+        k = len(landforms.CLASSES[self.settings.scheme]) + 1
+        flat = (np.arange(chunk.height)[:, None] * k + codes).ravel()
+        per_row = np.bincount(flat, minlength=chunk.height * k).reshape(chunk.height, k)
+        areas = landforms.row_cell_areas_km2(self.info)[chunk.row : chunk.row + chunk.height]
+        summary["class_cells"] = per_row.sum(axis=0).tolist()
+        summary["class_area_km2"] = (areas @ per_row).tolist()
+        yield 0, 0, codes
+
+
+@dataclass(frozen=True)
+class AttractionKernel(Kernel):
+    scale: int
+    neighbourhood: str
+    assignment: str
+    preserve_mean: bool
+    algorithm = "attraction"
+
+    @property
+    def halo(self) -> int:
+        return 1
+
+    def pieces(self, padded, chunk, moments, model, threads, summary):
+        size = attraction.block_size_for(self.scale)
+        for block, sub in _sub_windows(padded, chunk, 1, size, 1):
+            out = attraction.upscale_padded(sub, self.scale, self.neighbourhood, self.assignment,
+                                            self.preserve_mean, threads=threads or None)
+            yield block.row * self.scale, block.col * self.scale, out
+
+
+@dataclass(frozen=True)
+class SuperresolutionKernel(Kernel):
+    card: object  # core.models.ModelCard
+    scale: int
+    plan: inference.Plan
+    device: str
+    info: RasterInfo  # the whole raster: normalisation and tile shape as in-process
+    algorithm = "superresolution"
+
+    @property
+    def halo(self) -> int:
+        return self.plan.halo
+
+    def pieces(self, padded, chunk, moments, model, threads, summary):
+        session = cached_session(self.card, model, self.device, threads)
+        runner = inference.TileRunner(session, self.scale, self.plan, self.info)
+        halo = self.plan.halo
+        for block, sub in _sub_windows(padded, chunk, halo, self.plan.tile, halo):
+            yield block.row * self.scale, block.col * self.scale, runner(sub, block)
+        summary.update(provider=session.provider, tiles=runner.tiles_run,
+                       inference_s=round(runner.seconds, 3))
+
+
+def normalise_options(algorithm: str, options: dict | None) -> dict:
+    """The options with every parameter present (Processing defaults for the missing ones)."""
+    if algorithm not in ALGORITHMS:
+        raise DemError(f"Unknown algorithm '{algorithm}'; choose one of {', '.join(ALGORITHMS)}.")
+    params = dict(DEFAULTS[algorithm])
+    for key, value in (options or {}).items():
+        name = key.lower().replace("-", "_")
+        if name not in params:
+            raise DemError(
+                f"{algorithm} has no parameter '{key}'; it takes {', '.join(params)}."
+            )
+        params[name] = value
+    return params
+
+
+def build_kernel(algorithm: str, params: dict, info: RasterInfo, chunk_size: int = DEFAULT_CHUNK,
+                 monitor: Monitor | None = None) -> tuple[Kernel, ModelBlob | None]:
+    """The chunk kernel of an algorithm for this raster, with every check the in-process path
+    makes; plus the model to ship to workers (super-resolution)."""
+    monitor = monitor or Monitor()
+    if algorithm == "tpi":
+        nb = tpi.neighbourhood(params["shape"], float(params["radius"]),
+                               float(params["inner_radius"]), params["units"], info)
+        tpi.check_fits(nb, info.height, info.width)
+        monitor.info(f"Neighbourhood: {nb.describe()}.")
+        return TpiKernel(nb, bool(params["standardize"])), None
+    if algorithm == "landforms":
+        shape, units = params["shape"], params["units"]
+        settings = landforms.Settings(
+            tpi.neighbourhood(shape, float(params["small_radius"]), 0.0, units, info),
+            tpi.neighbourhood(shape, float(params["large_radius"]), 0.0, units, info),
+            params["scheme"], float(params["slope_threshold"]),
+        )
+        for label, nb in zip(("small", "large"), (settings.small, settings.large)):
+            tpi.check_fits(nb, info.height, info.width, label=f"{label} neighbourhood")
+            monitor.info(f"{label.capitalize()} neighbourhood: {nb.describe()}.")
+        if not info.has_crs:
+            monitor.warn("No CRS: slope is computed with cells taken as 1 × 1 units.")
+        cell = landforms.metric_cell(info if info.has_crs else None)
+        return LandformsKernel(settings, cell, info), None
+    if algorithm == "attraction":
+        scale = attraction.check_scale(params["scale"])
+        for value, choices, what in ((params["neighbourhood"], attraction.NEIGHBOURHOODS,
+                                      "neighbourhood"),
+                                     (params["assignment"], attraction.ASSIGNMENTS, "assignment")):
+            if value not in choices:
+                raise DemError(f"Unknown {what} {value!r}; choose one of {', '.join(choices)}.")
+        if max(info.width, info.height) * scale > attraction.MAX_SIDE:
+            raise DemError(f"A scale of {scale} makes a raster side longer than GDAL can address.")
+        return AttractionKernel(scale, params["neighbourhood"], params["assignment"],
+                                bool(params["preserve_mean"])), None
+    # superresolution
+    scale = int(params["scale"])
+    device = params["device"]
+    if device not in inference.DEVICES:
+        raise DemError(f"Unknown device '{device}'; choose from {', '.join(inference.DEVICES)}.")
+    card = inference.load_card(scale, params["model"], params["model_file"])
+    provider = inference.CUDA if device == "cuda" else inference.CPU
+    plan = inference.plan_tiles(card, scale, info, provider, int(params["tile_size"]))
+    # Tiles cut each chunk evenly: a chunk of 2048 with tiles of 1300 would run a second, mostly
+    # padded 1300-tile for its last 748 cells; two of 1024 cost less for the same result.
+    per_chunk = math.ceil(chunk_size / plan.tile)
+    plan = replace(plan, tile=max(inference.MIN_TILE, math.ceil(chunk_size / per_chunk)))
+    monitor.info(
+        f"Model {os.path.basename(card.path)}: {card.describe()}; x{scale}, tiles of "
+        f"{plan.tile} × {plan.tile} input cells, {plan.halo}-cell halo."
+    )
+    return SuperresolutionKernel(card, scale, plan, device, info), ModelBlob.read(card.path)
+
+
+# --- one chunk, anywhere --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything a worker needs to compute any chunk of one job (small and picklable)."""
+
+    source: str  # the raster every chunk reads: the input itself or the job's bound VRT
+    info: RasterInfo  # the whole input
+    kernel: Kernel
+    folder: str  # where chunk files go
+    out_info: RasterInfo  # the whole output grid (nodata resolved)
+
+
+_DATASETS = threading.local()
+_ALL_DATASET_CACHES: list[dict] = []
+_CACHES_LOCK = threading.Lock()
+
+
+def _dataset(path: str) -> gdal.Dataset:
+    """The job's input, opened once per thread and kept open while chunks of the same input
+    follow (a VRT of thousands of tiles is parsed once per worker thread, not once per chunk).
+
+    GDAL datasets are not thread-safe, hence one per thread; only the latest input is kept."""
+    cache = getattr(_DATASETS, "open", None)
+    if cache is None:
+        cache = _DATASETS.open = {}
+        with _CACHES_LOCK:
+            _ALL_DATASET_CACHES.append(cache)
+    if path not in cache:
+        cache.clear()
+        cache[path] = open_raster(path)
+    return cache[path]
+
+
+def release_datasets() -> None:
+    """Close this thread's cached input (the in-process engine does at the end of each pass:
+    a dataset kept open in a host such as QGIS would outlive GDAL when the host shuts down)."""
+    cache = getattr(_DATASETS, "open", None)
+    if cache:
+        cache.clear()
+
+
+@atexit.register
+def close_datasets() -> None:
+    """Close the cached inputs while GDAL is still alive: a dataset freed during interpreter
+    teardown, after GDAL's own clean-up, crashes the process."""
+    with _CACHES_LOCK:
+        for cache in _ALL_DATASET_CACHES:
+            cache.clear()
+
+
+def read_chunk(job: Job, chunk: Chunk) -> np.ndarray:
+    """The chunk's core plus the kernel's halo, NaN outside the raster and on nodata."""
+    ds = _dataset(job.source)
+    return read_window(ds.GetRasterBand(1), job.info, chunk.row, chunk.col, chunk.height,
+                       chunk.width, job.kernel.halo, _read_dtype(job.info))
+
+
+def _core_has_data(padded: np.ndarray, chunk: Chunk, halo: int) -> bool:
+    return bool(np.isfinite(padded[halo : halo + chunk.height, halo : halo + chunk.width]).any())
+
+
+def chunk_moments(job: Job, chunk: Chunk, threads: int = 0) -> dict:
+    """Reduction pass: the global-statistics Moments of one chunk's core ([] for no data)."""
+    t0 = time.perf_counter()
+    padded = read_chunk(job, chunk)
+    if not _core_has_data(padded, chunk, job.kernel.halo):
+        return {"moments": [], "empty": True, "seconds": time.perf_counter() - t0}
+    with tpi.fft_threads(threads):
+        moments = [asdict(m) for m in job.kernel.moments(padded)]
+    return {"moments": moments, "empty": False, "seconds": time.perf_counter() - t0}
+
+
+def chunk_path(job: Job, chunk: Chunk) -> str:
+    return os.path.join(job.folder, chunk.name + ".tif")
+
+
+def chunk_info(job: Job, chunk: Chunk) -> RasterInfo:
+    """The output grid of one chunk: the job's output grid moved to the chunk's corner."""
+    s = job.kernel.scale
+    x0, dx, rx, y0, ry, dy = job.out_info.geotransform
+    r, c = chunk.row * s, chunk.col * s
+    return replace(job.out_info, width=chunk.width * s, height=chunk.height * s,
+                   geotransform=(x0 + c * dx + r * rx, dx, rx, y0 + c * ry + r * dy, ry, dy))
+
+
+def compute_chunk(job: Job, chunk: Chunk, moments: list[dict] | None = None,
+                  model: ModelBlob | None = None, threads: int = 0) -> dict:
+    """Map pass: compute one chunk and write its GeoTIFF atomically; returns its summary.
+
+    A chunk whose core holds no valid cell writes no file ("empty": the VRT has nodata there).
+    """
+    t0 = time.perf_counter()
+    kernel = job.kernel
+    padded = read_chunk(job, chunk)
+    if not _core_has_data(padded, chunk, kernel.halo):
+        return {"empty": True, "seconds": time.perf_counter() - t0}
+    merged = [tpi.Moments(**m) for m in moments] if moments is not None else None
+    summary: dict = {}
+    info = chunk_info(job, chunk)
+    # `threads` (0 = every core) bounds the libraries' own threads: a worker process per core
+    # must not start a thread per core each.
+    with GeoTiffWriter(chunk_path(job, chunk), info, kernel.data_type, info.nodata) as writer, \
+            tpi.fft_threads(threads):
+        for row, col, values in kernel.pieces(padded, chunk, merged, model, threads, summary):
+            writer.write(values, row, col)
+            writer.flush()
+    summary.update(empty=False, seconds=time.perf_counter() - t0,
+                   cells=info.width * info.height)
+    return summary
+
+
+# --- manifest ---------------------------------------------------------------------------------
+
+
+def job_folder(output: str) -> str:
+    """The folder beside OUTPUT that holds its chunks and manifest: out.tif → out_chunks/."""
+    stem, _ = os.path.splitext(os.path.abspath(output))
+    return stem + "_chunks"
+
+
+def describe_bounds(info: RasterInfo, chunk: Chunk) -> str:
+    gt = info.geotransform
+    xs = [gt[0] + c * gt[1] + r * gt[2] for r in (chunk.row, chunk.row + chunk.height)
+          for c in (chunk.col, chunk.col + chunk.width)]
+    ys = [gt[3] + c * gt[4] + r * gt[5] for r in (chunk.row, chunk.row + chunk.height)
+          for c in (chunk.col, chunk.col + chunk.width)]
+    return (f"input rows {chunk.row}–{chunk.row + chunk.height - 1}, columns "
+            f"{chunk.col}–{chunk.col + chunk.width - 1}; x {min(xs):.10g} to {max(xs):.10g}, "
+            f"y {min(ys):.10g} to {max(ys):.10g}")
+
+
+class Manifest:
+    """The job's record beside its output: parameters, chunk grid, each chunk's state.
+
+    Only the process that drives the job writes it (workers return summaries), always to a
+    temporary name renamed into place, so a crash leaves the previous complete manifest."""
+
+    def __init__(self, path: str, data: dict):
+        self.path = path
+        self.data = data
+        self._saved_at = 0.0
+
+    @classmethod
+    def new(cls, path: str, signature: dict, chunks: list[Chunk], empty: set[int]) -> Manifest:
+        records = [{"name": c.name, "row": c.row, "col": c.col, "height": c.height,
+                    "width": c.width, "state": "empty" if c.index in empty else "pending"}
+                   for c in chunks]
+        data = {"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "job": signature,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "chunks": records,
+                "final": {"state": "pending"}}
+        return cls(path, data)
+
+    @classmethod
+    def load(cls, path: str) -> Manifest | None:
+        if not os.path.exists(path):
+            return None
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+        except (OSError, json.JSONDecodeError) as err:
+            raise DemError(f"The job manifest '{path}' cannot be read ({err}); delete its "
+                           "folder or rerun with overwrite to start over.") from err
+        if data.get("format") != MANIFEST_FORMAT or data.get("version") != MANIFEST_VERSION:
+            raise DemError(f"'{path}' is not a demsr job manifest of version {MANIFEST_VERSION}.")
+        return cls(path, data)
+
+    def differences(self, signature: dict) -> list[str]:
+        """What differs between the recorded job and `signature`, in words."""
+        recorded = self.data["job"]
+        out = []
+        for key in sorted(set(recorded) | set(signature)):
+            old, new = recorded.get(key), signature.get(key)
+            if old == new:
+                continue
+            if isinstance(old, dict) and isinstance(new, dict):
+                for sub in sorted(set(old) | set(new)):
+                    if old.get(sub) != new.get(sub):
+                        out.append(f"{key}.{sub}: {_short(old.get(sub))} → {_short(new.get(sub))}")
+            else:
+                out.append(f"{key}: {_short(old)} → {_short(new)}")
+        return out
+
+    @property
+    def chunks(self) -> list[dict]:
+        return self.data["chunks"]
+
+    def save(self, force: bool = True) -> None:
+        now = time.monotonic()
+        if not force and now - self._saved_at < _MANIFEST_INTERVAL_S:
+            return
+        _write_text_atomically(self.path, json.dumps(self.data, indent=1))
+        self._saved_at = now
+
+
+def _short(value) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+# --- the job ----------------------------------------------------------------------------------
+
+
+@dataclass
+class JobResult:
+    output: str
+    info: RasterInfo  # of the output
+    folder: str
+    chunks_total: int
+    chunks_empty: int
+    computed: list[str]  # chunk names computed by this run (map pass)
+    reduced: list[str]  # chunk names whose statistics this run computed
+    seconds: float
+    stats: dict = field(default_factory=dict)
+
+
+class InProcessEngine:
+    """Runs the chunk functions one after the other in this process (no Dask)."""
+
+    name = "in-process"
+
+    def describe(self) -> str:
+        return "in this process"
+
+    def put(self, value):
+        return value
+
+    def check_workers(self, blob: ModelBlob | None, kernel: Kernel, paths: list[str],
+                      folder: str) -> dict:
+        if blob is not None:
+            session = cached_session(kernel.card, blob, kernel.device, 0)
+            return {"in-process": session.provider}
+        return {}
+
+    def map(self, func: Callable, calls: Iterable[tuple[object, tuple]], monitor: Monitor,
+            threads_arg: bool = False):
+        try:
+            yield from self._map(func, calls, monitor)
+        finally:
+            release_datasets()
+
+    def _map(self, func: Callable, calls: Iterable[tuple[object, tuple]], monitor: Monitor):
+        for key, args in calls:
+            monitor.check()
+            t0 = time.perf_counter()
+            try:
+                result = func(*args)
+            except (Cancelled, KeyboardInterrupt):
+                raise
+            except Exception as err:  # any failure of one chunk is reported with its chunk
+                raise ChunkFailed(key, f"{type(err).__name__}: {err}"
+                                  if not isinstance(err, DemError) else str(err)) from err
+            result.setdefault("worker", "in-process")
+            result.setdefault("wall", time.perf_counter() - t0)
+            yield key, result
+
+    def close(self) -> None:
+        pass
+
+
+class ChunkFailed(Exception):
+    """One chunk's computation raised; `key` names the chunk, `message` says why."""
+
+    def __init__(self, key, message: str):
+        super().__init__(message)
+        self.key = key
+        self.message = message
+
+
+def _signature(algorithm: str, source, params: dict, info: RasterInfo, chunk_size: int,
+               kernel: Kernel, output: str, blob: ModelBlob | None) -> dict:
+    """What must not change between a run and its resumption."""
+    if isinstance(source, (list, tuple)):
+        source = [os.path.abspath(str(p)) for p in source]
+    else:
+        source = os.path.abspath(str(source))
+    return {
+        "algorithm": algorithm,
+        "input": source,
+        "parameters": {k: v for k, v in params.items()},
+        "model_sha256": blob.sha256 if blob is not None else None,
+        "output": os.path.abspath(output),
+        "grid": {"width": info.width, "height": info.height,
+                 "geotransform": list(info.geotransform), "crs_wkt": info.crs_wkt,
+                 "nodata": info.nodata, "data_type": info.data_type,
+                 "chunk_size": chunk_size, "halo": kernel.halo, "scale": kernel.scale},
+    }
+
+
+def plan_chunks(info: RasterInfo, chunk_size: int) -> list[Chunk]:
+    """The chunk grid, row-major, named by chunk row and column (r0003_c0012)."""
+    if chunk_size < 16:
+        raise DemError("The chunk size must be at least 16 cells.")
+    return [Chunk(b.index, f"r{b.row // chunk_size:04d}_c{b.col // chunk_size:04d}", b.row, b.col,
+                  b.height, b.width)
+            for b in block_windows(info.height, info.width, chunk_size)]
+
+
+def empty_by_coverage(source: str, chunks: list[Chunk]) -> set[int]:
+    """Chunks whose core no tile covers, from GDAL's data-coverage status (no pixel read): the
+    gaps of a sparse mosaic cost nothing."""
+    ds = open_raster(source)  # kept alive while its band is used: GDAL would crash otherwise
+    band = ds.GetRasterBand(1)
+    empty = set()
+    for c in chunks:
+        try:
+            flags, _ = band.GetDataCoverageStatus(c.col, c.row, c.width, c.height)
+        except (RuntimeError, AttributeError):
+            return set()
+        if flags & gdal.GDAL_DATA_COVERAGE_STATUS_UNIMPLEMENTED:
+            return set()
+        if flags == gdal.GDAL_DATA_COVERAGE_STATUS_EMPTY:
+            empty.add(c.index)
+    return empty
+
+
+def check_free_space(folder: str, out_info: RasterInfo, cells: int, single_file: bool) -> None:
+    """DemError when the output folder plainly cannot hold the result (an estimate)."""
+    itemsize = np.dtype(np.uint8 if out_info.data_type == "Byte" else np.float32).itemsize
+    need = cells * itemsize * _COMPRESSED_FRACTION.get(out_info.data_type, 0.5)
+    if single_file:
+        need *= 2  # the chunks and the final file exist together for a moment
+    free = shutil.disk_usage(folder).free
+    if free < need:
+        raise DemError(
+            f"Not enough free disk space in '{folder}': the result needs about "
+            f"{need / 1e9:.2f} GB (compressed, estimated), {free / 1e9:.2f} GB are free."
+        )
+
+
+def _output_kind(output: str, cog: bool) -> str:
+    ext = os.path.splitext(output)[1].lower()
+    if ext not in OUTPUT_EXTENSIONS:
+        raise DemError(f"OUTPUT must end in {', '.join(OUTPUT_EXTENSIONS)}, not '{ext or output}'.")
+    if ext == ".vrt":
+        if cog:
+            raise DemError("A Cloud-Optimized GeoTIFF output must end in .tif, not .vrt.")
+        return "vrt"
+    return "cog" if cog else "gtiff"
+
+
+def check_paths(source, output: str, cog: bool = False) -> str:
+    """The quick checks of a job's input and output, before any cluster is started; returns the
+    output kind (vrt, gtiff or cog)."""
+    kind = _output_kind(output, cog)
+    if not isinstance(source, (list, tuple)) and not str(source).startswith("/vsi") \
+            and not os.path.exists(str(source)):
+        raise DemError(f"The input '{source}' does not exist.")
+    check_writable(os.path.abspath(output))
+    return kind
+
+
+def run_job(algorithm: str, source, output: str, options: dict | None = None, *,
+            engine=None, chunk_size: int = DEFAULT_CHUNK, cog: bool = False,
+            keep_chunks: bool = False, overwrite: bool = False,
+            monitor: Monitor | None = None) -> JobResult:
+    """Run one algorithm over a raster, VRT, folder or list of tiles, chunk by chunk.
+
+    `engine`: None or an InProcessEngine (this process), or a core.cluster.DaskEngine. OUTPUT
+    `.vrt`: the chunks stay in the job folder and the VRT binds them. `.tif`: a tiled DEFLATE
+    GeoTIFF (COG with `cog`) is made from them and the job folder removed (unless
+    `keep_chunks`). A recorded job with the same parameters is resumed; one with other
+    parameters, or an existing output, is refused unless `overwrite`.
+    """
+    monitor = monitor or Monitor()
+    engine = engine or InProcessEngine()
+    t_start = time.perf_counter()
+    params = normalise_options(algorithm, options)
+    kind = check_paths(source, output, cog)
+    output = os.path.abspath(output)
+    folder = job_folder(output)
+    manifest_path = os.path.join(folder, MANIFEST)
+
+    tiles = list_tiles(source)
+    bound_xml = None
+    if tiles is not None:
+        monitor.info(f"Binding {len(tiles)} tile(s) into a VRT mosaic.")
+        bound_xml = bind_tiles(tiles, monitor)
+        probe = f"/vsimem/demsr-probe-{uuid.uuid4().hex}.vrt"
+        gdal.FileFromMemBuffer(probe, bound_xml.encode("utf-8"))
+        read_source = probe
+    else:
+        read_source = os.path.abspath(str(source))
+    try:
+        info = read_info(read_source)
+        if info.band_count > 1:
+            monitor.info(f"The input has {info.band_count} bands; band 1 is used.")
+        kernel, blob = build_kernel(algorithm, params, info, chunk_size, monitor)
+        chunks = plan_chunks(info, chunk_size)
+        empty = empty_by_coverage(read_source, chunks)
+    finally:
+        if bound_xml is not None:
+            gdal.Unlink(probe)
+    if len(empty) == len(chunks):
+        raise DemError(NO_VALID_CELL)
+    out_info = replace(info.scaled(kernel.scale), band_count=1, data_type=kernel.data_type)
+    out_info = replace(out_info, nodata=kernel.nodata if kernel.nodata is not None
+                       else default_nodata(info, kernel.data_type))
+    signature = _signature(algorithm, source, params, info, chunk_size, kernel, output, blob)
+
+    manifest = Manifest.load(manifest_path)
+    if manifest is not None:
+        diff = manifest.differences(signature)
+        if diff and not overwrite:
+            raise DemError(
+                f"The job folder '{folder}' records a job with other parameters ("
+                + "; ".join(diff[:6]) + (" …" if len(diff) > 6 else "")
+                + "). Rerun with the same parameters to resume it, or ask to overwrite "
+                "(--overwrite) to start over."
+            )
+        if diff:
+            monitor.info(f"Parameters changed; discarding the recorded job in '{folder}'.")
+            shutil.rmtree(folder)
+            manifest = None
+    if manifest is None and os.path.exists(output) and not overwrite:
+        raise DemError(f"The output '{output}' already exists; ask to overwrite (--overwrite) "
+                       "to replace it.")
+    if manifest is not None and manifest.data["final"]["state"] == "done" \
+            and os.path.exists(output):
+        monitor.info(f"'{output}' is complete (recorded in {manifest_path}); nothing to do.")
+        return _result(manifest, output, out_info, folder, [], [], t_start, kernel)
+    cells = sum(c.height * c.width for c in chunks if c.index not in empty) * kernel.scale ** 2
+    check_free_space(os.path.dirname(output), out_info, cells, kind != "vrt")
+
+    # Everything that can be checked here has been: now the workers, then the work.
+    source_path = os.path.join(folder, BOUND_INPUT) if bound_xml is not None else read_source
+    worker_paths = [tiles[0]] if tiles else [read_source]
+    providers = engine.check_workers(blob, kernel, worker_paths, os.path.dirname(output))
+    if providers and blob is not None:
+        monitor.info(f"Super-resolution providers: {', '.join(sorted(set(providers.values())))}.")
+    os.makedirs(folder, exist_ok=True)
+    if bound_xml is not None and not os.path.exists(source_path):
+        _write_text_atomically(source_path, bound_xml)
+    if manifest is None:
+        manifest = Manifest.new(manifest_path, signature, chunks, empty)
+        manifest.save()
+    _remove_partials(folder)
+    job = Job(source_path, info, kernel, folder, out_info)
+    model = engine.put(blob) if blob is not None else None
+    monitor.info(
+        f"{len(chunks)} chunk(s) of up to {chunk_size}² input cells ({len(empty)} empty), "
+        f"halo {kernel.halo}, {engine.describe()}; job folder {folder}."
+    )
+
+    reduced: list[str] = []
+    computed: list[str] = []
+    records = manifest.chunks
+    try:
+        moments = None
+        if kernel.needs_moments:
+            moments = _reduce(job, chunks, records, engine, manifest, monitor.part(0.0, 0.4),
+                              reduced)
+            monitor.check()
+        _map(job, chunks, records, moments, model, engine, manifest, monitor.part(
+            0.4 if kernel.needs_moments else 0.0, 0.95 if kind != "vrt" else 1.0), computed)
+    finally:
+        manifest.save()
+    if not any(r["state"] == "done" for r in records):
+        raise DemError(NO_VALID_CELL)
+
+    vrt = output if kind == "vrt" else os.path.join(folder, "chunks.vrt")
+    write_chunk_vrt(vrt, job, chunks, records)
+    if kind != "vrt":
+        translate(vrt, output, out_info.data_type, kind == "cog", monitor.part(0.95, 1.0))
+    manifest.data["final"] = {"state": "done", "output": output, "format": kind}
+    manifest.save()
+    result = _result(manifest, output, out_info, folder, computed, reduced, t_start, kernel)
+    if kind != "vrt" and not keep_chunks:
+        shutil.rmtree(folder, ignore_errors=True)
+    monitor.report(1.0)
+    return result
+
+
+def _remove_partials(folder: str) -> None:
+    """Temporary files of chunk writers that died (a killed worker); nobody will finish them."""
+    from .raster import PARTIAL_TAG, remove_stale_partials
+
+    names = {n.split(PARTIAL_TAG)[0][1:] for n in os.listdir(folder) if PARTIAL_TAG in n}
+    for name in names:
+        remove_stale_partials(os.path.join(folder, name))
+
+
+def _reduce(job, chunks, records, engine, manifest, monitor, reduced) -> list[tpi.Moments]:
+    """Reduction pass: every chunk's Moments (kept in the manifest), merged in chunk order."""
+    todo = [c for c in chunks if records[c.index]["state"] != "empty"
+            and records[c.index].get("moments") is None]
+    total = len(chunks)
+    done = total - len(todo)
+    cells = 0
+    monitor.chunks("statistics", done, total, 0)
+    calls = ((c, (job, c)) for c in todo)
+    for chunk, result in engine.map(chunk_moments, calls, monitor, threads_arg=True):
+        record = records[chunk.index]
+        record["moments"] = result["moments"]
+        record["statistics"] = {k: result[k] for k in ("seconds", "wall", "worker") if k in result}
+        if result["empty"]:
+            record["state"] = "empty"
+        reduced.append(chunk.name)
+        done += 1
+        cells += chunk.height * chunk.width
+        manifest.save(force=False)
+        monitor.report(done / total)
+        monitor.chunks("statistics", done, total, cells)
+    merged: list[tpi.Moments] | None = None
+    for record in records:  # chunk order, whatever order the chunks finished in
+        for_chunk = record.get("moments") or []
+        if not for_chunk:
+            continue
+        if merged is None:
+            merged = [tpi.Moments() for _ in for_chunk]
+        for total_m, m in zip(merged, for_chunk):
+            total_m.merge(tpi.Moments(**m))
+    if merged is None or merged[0].n == 0:
+        raise DemError(NO_VALID_CELL)
+    for nb, m in zip(_moment_neighbourhoods(job.kernel), merged):
+        tpi.log_moments(monitor, f"{nb.shape} r={nb.radius:g}", m)
+    return merged
+
+
+def _moment_neighbourhoods(kernel: Kernel) -> list[tpi.Neighbourhood]:
+    if isinstance(kernel, LandformsKernel):
+        return kernel.settings.neighbourhoods
+    return [kernel.nb]
+
+
+def _map(job, chunks, records, moments, model, engine, manifest, monitor, computed) -> None:
+    todo = [c for c in chunks if records[c.index]["state"] == "pending"]
+    total = len(chunks)
+    done = total - len(todo)
+    cells = 0
+    plain = [asdict(m) for m in moments] if moments is not None else None
+    monitor.chunks("chunks", done, total, 0)
+    calls = ((c, (job, c, plain, model)) for c in todo)
+    try:
+        for chunk, result in engine.map(compute_chunk, calls, monitor, threads_arg=True):
+            record = records[chunk.index]
+            record["state"] = "empty" if result.pop("empty") else "done"
+            record["summary"] = result
+            computed.append(chunk.name)
+            done += 1
+            cells += chunk.height * chunk.width * job.kernel.scale ** 2
+            manifest.save(force=False)
+            monitor.report(done / total)
+            monitor.chunks("chunks", done, total, cells)
+    except ChunkFailed as err:
+        chunk = err.key
+        finished = sum(r["state"] == "done" for r in records)
+        raise DemError(
+            f"Chunk {chunk.name} ({describe_bounds(job.info, chunk)}) failed: {err.message}. "
+            f"The {finished} finished chunk(s) are kept in '{job.folder}'; fix the cause and "
+            "run the same command again to compute only the missing ones."
+        ) from err
+
+
+def write_chunk_vrt(path: str, job: Job, chunks: list[Chunk], records: list[dict]) -> None:
+    """A VRT of the whole output grid with one source per finished chunk (empty ones are nodata
+    through the VRT's own nodata), written under a temporary name and renamed into place."""
+    info = job.out_info
+    s = job.kernel.scale
+    gdal_type = {"Byte": "Byte", "Float32": "Float32"}[info.data_type]
+    base = os.path.dirname(os.path.abspath(path))
+    lines = [f'<VRTDataset rasterXSize="{info.width}" rasterYSize="{info.height}">']
+    if info.crs_wkt:
+        mapping = ",".join(str(a) for a in _srs(info.crs_wkt).GetDataAxisToSRSAxisMapping())
+        lines.append(f'  <SRS dataAxisToSRSAxisMapping="{mapping}">{escape(info.crs_wkt)}</SRS>')
+    lines.append("  <GeoTransform>" + ", ".join(repr(float(v)) for v in info.geotransform)
+                 + "</GeoTransform>")
+    lines.append(f'  <VRTRasterBand dataType="{gdal_type}" band="1">')
+    lines.append(f"    <NoDataValue>{_nodata_text(info.nodata)}</NoDataValue>")
+    for chunk in chunks:
+        if records[chunk.index]["state"] != "done":
+            continue
+        rel = os.path.relpath(chunk_path(job, chunk), base)
+        w, h = chunk.width * s, chunk.height * s
+        lines += [
+            "    <SimpleSource>",
+            f'      <SourceFilename relativeToVRT="1">{escape(rel)}</SourceFilename>',
+            "      <SourceBand>1</SourceBand>",
+            f'      <SourceProperties RasterXSize="{w}" RasterYSize="{h}" '
+            f'DataType="{gdal_type}" BlockXSize="{GeoTiffWriter.TILE}" '
+            f'BlockYSize="{GeoTiffWriter.TILE}" />',
+            f'      <SrcRect xOff="0" yOff="0" xSize="{w}" ySize="{h}" />',
+            f'      <DstRect xOff="{chunk.col * s}" yOff="{chunk.row * s}" xSize="{w}" '
+            f'ySize="{h}" />',
+            "    </SimpleSource>",
+        ]
+    lines += ["  </VRTRasterBand>", "</VRTDataset>", ""]
+    partial = partial_path(path)
+    try:
+        with open(partial, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines))
+        if isinstance(job.kernel, LandformsKernel):
+            landforms.write_legend(partial, job.kernel.settings.scheme)
+        commit_partial(partial, path)
+    except (OSError, RuntimeError) as err:
+        remove_raster(partial)
+        raise DemError(f"Cannot write '{path}': {err}") from err
+
+
+def _nodata_text(value: float) -> str:
+    if value is None or math.isnan(value):
+        return "nan"
+    return repr(float(value)) if not float(value).is_integer() else str(int(value))
+
+
+def translate(vrt: str, output: str, data_type: str, cog: bool, monitor: Monitor) -> None:
+    """The bound chunks as one tiled, DEFLATE-compressed GeoTIFF (or COG), made under a temporary
+    name and renamed into place; the legend and nodata come from the VRT."""
+    predictor = "1" if data_type == "Byte" else "3"
+    if cog:
+        options = ["COMPRESS=DEFLATE", f"PREDICTOR={'NO' if data_type == 'Byte' else 'YES'}",
+                   "BIGTIFF=IF_SAFER", "NUM_THREADS=ALL_CPUS", "OVERVIEWS=AUTO"]
+    else:
+        options = ["TILED=YES", f"BLOCKXSIZE={GeoTiffWriter.TILE}",
+                   f"BLOCKYSIZE={GeoTiffWriter.TILE}", "COMPRESS=DEFLATE",
+                   f"PREDICTOR={predictor}", "BIGTIFF=IF_SAFER", "NUM_THREADS=ALL_CPUS"]
+    partial = partial_path(output)
+
+    def progress(fraction, _message, _data):
+        monitor.report(fraction)
+        return 0 if monitor.cancelled() else 1
+
+    try:
+        ds = gdal.Translate(partial, vrt, format="COG" if cog else "GTiff",
+                            creationOptions=options, callback=progress)
+        if ds is None:
+            raise DemError(f"GDAL could not write '{output}'.")
+        ds = None
+        monitor.check()
+        commit_partial(partial, output)
+    except RuntimeError as err:
+        remove_raster(partial)
+        monitor.check()
+        raise DemError(f"Cannot write '{output}': {err}") from err
+    except BaseException:
+        remove_raster(partial)
+        raise
+
+
+def _result(manifest: Manifest, output: str, out_info: RasterInfo, folder: str,
+            computed: list[str], reduced: list[str], t_start: float,
+            kernel: Kernel) -> JobResult:
+    records = manifest.chunks
+    stats: dict = {}
+    summaries = [r.get("summary") or {} for r in records if r["state"] == "done"]
+    if isinstance(kernel, TpiKernel):
+        m = tpi.Moments()
+        for s in summaries:
+            m.merge(tpi.Moments(**s["tpi_moments"][0]))
+        stats = {"cells": m.n, "mean": m.mean, "sd": m.sd, "neighbourhood": kernel.nb.describe()}
+    elif isinstance(kernel, LandformsKernel):
+        k = len(landforms.CLASSES[kernel.settings.scheme]) + 1
+        cells = np.zeros(k, dtype=np.int64)
+        areas = np.zeros(k)
+        for s in summaries:
+            cells += np.asarray(s["class_cells"], dtype=np.int64)
+            areas += np.asarray(s["class_area_km2"])
+        rows = landforms.class_rows(cells, areas, kernel.settings.scheme)
+        stats = {"rows": rows, "counts": {code: n for code, _, n, _, _ in rows}}
+    elif isinstance(kernel, SuperresolutionKernel):
+        stats = {"providers": sorted({s.get("provider") for s in summaries if s.get("provider")})}
+    return JobResult(
+        output=output, info=out_info, folder=folder, chunks_total=len(records),
+        chunks_empty=sum(r["state"] == "empty" for r in records), computed=computed,
+        reduced=reduced, seconds=time.perf_counter() - t_start, stats=stats,
+    )
+
+
+def worker_check(needs: dict) -> dict:
+    """What a worker reports before a job: its host, whether it can read the input and write the
+    output folder, and for super-resolution whether onnxruntime loads the model."""
+    report = {"host": socket.gethostname(), "pid": os.getpid(), "problems": []}
+    for path in needs.get("read", []):
+        try:
+            open_raster(path)
+        except DemError as err:
+            report["problems"].append(f"cannot read the input ({err})")
+    folder = needs.get("write")
+    if folder and not (os.path.isdir(folder) and os.access(folder, os.W_OK)):
+        report["problems"].append(
+            f"cannot write to the output folder '{folder}' (it must be on storage every worker "
+            "sees under the same path)")
+    blob, kernel = needs.get("model"), needs.get("kernel")
+    if blob is not None:
+        try:
+            session = cached_session(kernel.card, blob, kernel.device, needs.get("threads", 0))
+            report["provider"] = session.provider
+        except DemError as err:
+            report["problems"].append(str(err))
+    return report

@@ -1,0 +1,244 @@
+"""Large-area jobs in this process (no Dask): tile binding, gaps, the manifest, resume and refusal,
+output formats, bad input, the command line."""
+import io
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+from core import batch, cluster, mosaic, tpi
+from core.errors import Cancelled, DemError
+from core.raster import read_array, read_info
+from tests.mosaic_data import (
+    JACKSBORO,
+    MANDAKINI,
+    OPTIONS,
+    StopAfterChunks,
+    assert_same,
+    cut_tiles,
+    read,
+    reference,
+    tile_window,
+)
+
+DEFAULT_TPI = {"radius": 2.0, "shape": "square", "standardize": False}
+
+
+@pytest.fixture(scope="module")
+def tiles(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiles")
+    cut_tiles(JACKSBORO, str(folder))
+    return str(folder)
+
+
+def test_bound_tiles_have_the_grid_of_the_uncut_dem(tiles):
+    xml = mosaic.bind_tiles(mosaic.list_tiles(tiles))
+    gdal.FileFromMemBuffer("/vsimem/t.vrt", xml.encode())
+    try:
+        a, info = read_array("/vsimem/t.vrt")
+    finally:
+        gdal.Unlink("/vsimem/t.vrt")
+    b, ref = read_array(JACKSBORO)
+    assert (info.width, info.height, info.geotransform) == (ref.width, ref.height,
+                                                             ref.geotransform)
+    assert np.array_equal(a, b)
+    assert info.nodata == -32768  # Int16 tiles declaring no nodata: SRTM's void value
+
+
+def test_gap_between_tiles_is_nodata(tmp_path):
+    """A mosaic with one tile missing equals the uncut DEM with that tile's cells as nodata; the
+    chunks inside the gap are skipped without reading anything."""
+    cut_tiles(JACKSBORO, str(tmp_path / "tiles"), skip={(1, 2)})
+    z, info = read_array(JACKSBORO)
+    rows, cols = tile_window(JACKSBORO, 4, 4, 1, 2)
+    z[rows, cols] = np.nan
+    holed = str(tmp_path / "holed.tif")
+    ds = gdal.GetDriverByName("GTiff").Create(holed, info.width, info.height, 1, gdal.GDT_Int16)
+    ds.SetGeoTransform(info.geotransform)
+    ds.SetProjection(info.crs_wkt)
+    ds.GetRasterBand(1).SetNoDataValue(-32768)
+    ds.GetRasterBand(1).WriteArray(np.where(np.isnan(z), -32768, z).astype(np.int16))
+    ds = None
+    ref = reference("tpi", holed, str(tmp_path / "ref.tif"))
+    out = str(tmp_path / "tpi.tif")
+    result = mosaic.run_job("tpi", str(tmp_path / "tiles"), out,
+                            {"radius": 3.0, "shape": "circle", "standardize": True},
+                            chunk_size=40)
+    assert_same("tpi", out, ref)
+    assert result.chunks_empty >= 1
+    assert result.chunks_empty + len(result.computed) == result.chunks_total
+
+
+def test_tile_list_file_with_relative_paths(tiles, tmp_path):
+    listing = tmp_path / "tiles.txt"
+    rel = [os.path.relpath(p, tmp_path) for p in mosaic.list_tiles(tiles)]
+    listing.write_text("# the Jacksboro tiles\n" + "\n".join(rel) + "\n\n")
+    assert mosaic.list_tiles(str(listing)) == mosaic.list_tiles(tiles)
+
+
+def test_tiles_in_two_crs_are_refused(tiles, tmp_path):
+    other = str(tmp_path / "utm.tif")
+    gdal.Translate(other, MANDAKINI, srcWin=[0, 0, 50, 50])
+    with pytest.raises(DemError, match="another CRS"):
+        mosaic.bind_tiles(mosaic.list_tiles(tiles) + [other])
+
+
+def test_vrt_output_keeps_chunks_and_carries_the_legend(tiles, tmp_path):
+    ref = reference("landforms", JACKSBORO, str(tmp_path / "ref.tif"))
+    out = str(tmp_path / "lf.vrt")
+    mosaic.run_job("landforms", tiles, out, {}, chunk_size=100)
+    assert_same("landforms", out, ref)
+    ds = gdal.Open(out)
+    band = ds.GetRasterBand(1)
+    assert band.GetColorTable() is not None
+    assert band.GetCategoryNames()[10] == "Mountain tops, high ridges"
+    assert band.GetNoDataValue() == 0
+    assert os.path.isdir(mosaic.job_folder(out))
+
+
+def test_cog_output_on_projected_dem_with_nodata(tmp_path):
+    """Mandakini (UTM, 45 % nodata), radii in map units: the COG equals the in-process result."""
+    options = {"radius": 300.0, "shape": "circle", "units": "map units"}
+    ref = reference("tpi", MANDAKINI, str(tmp_path / "ref.tif"), options)
+    out = str(tmp_path / "tpi.tif")
+    result = mosaic.run_job("tpi", MANDAKINI, out, {**OPTIONS["tpi"], **options}, chunk_size=128,
+                            cog=True)
+    assert_same("tpi", out, ref)
+    assert gdal.Open(out).GetMetadata("IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+    assert result.chunks_empty >= 1  # the basin mask leaves whole chunks without data
+    assert not os.path.exists(mosaic.job_folder(out))  # removed once the .tif is in place
+
+
+def test_manifest_records_the_job_and_refuses_other_parameters(tiles, tmp_path):
+    out = str(tmp_path / "lf.tif")
+    with pytest.raises(Cancelled):
+        mosaic.run_job("landforms", tiles, out, {}, chunk_size=100,
+                       monitor=StopAfterChunks(8))
+    with open(os.path.join(mosaic.job_folder(out), mosaic.MANIFEST)) as f:
+        manifest = json.load(f)
+    assert manifest["job"]["algorithm"] == "landforms"
+    assert manifest["job"]["parameters"]["large_radius"] == 22.0
+    assert manifest["job"]["grid"]["chunk_size"] == 100
+    assert manifest["job"]["grid"]["halo"] == 23  # large radius 22 + 1 for the slope
+    assert len(manifest["chunks"]) == 4 * 5
+    assert {r["state"] for r in manifest["chunks"]} == {"done", "pending"}
+    with pytest.raises(DemError, match=r"large_radius: 22.0 → 10.0.*overwrite"):
+        mosaic.run_job("landforms", tiles, out, {"large_radius": 10.0}, chunk_size=100)
+    with pytest.raises(DemError, match=r"chunk_size: 100 → 120"):
+        mosaic.run_job("landforms", tiles, out, {}, chunk_size=120)
+    ref = reference("landforms", JACKSBORO, str(tmp_path / "ref.tif"), {"large_radius": 10.0})
+    result = mosaic.run_job("landforms", tiles, out, {"large_radius": 10.0}, chunk_size=100,
+                            overwrite=True)
+    assert len(result.computed) == 20
+    assert_same("landforms", out, ref)
+
+
+def test_in_process_resume_and_class_table(tiles, tmp_path):
+    from core import landforms
+
+    out = str(tmp_path / "lf.vrt")
+    with pytest.raises(Cancelled):
+        mosaic.run_job("landforms", tiles, out, {}, chunk_size=100,
+                       monitor=StopAfterChunks(12))
+    with open(os.path.join(mosaic.job_folder(out), mosaic.MANIFEST)) as f:
+        first = {r["name"] for r in json.load(f)["chunks"] if r["state"] == "done"}
+    result = mosaic.run_job("landforms", tiles, out, {}, chunk_size=100)
+    assert first and set(result.computed).isdisjoint(first)
+    assert len(first) + len(result.computed) == 20
+    info = read_info(JACKSBORO)
+    settings = landforms.Settings(tpi.neighbourhood("square", 2, 0, "cells", info),
+                                  tpi.neighbourhood("square", 22, 0, "cells", info))
+    expected = landforms.landforms_raster(JACKSBORO, str(tmp_path / "ref.tif"), settings)
+    for got, want in zip(result.stats["rows"], expected["rows"]):
+        assert got[:3] == want[:3]  # code, name and cells exactly
+        assert got[3:] == pytest.approx(want[3:], rel=1e-12)
+    again = mosaic.run_job("landforms", tiles, out, {}, chunk_size=100)
+    assert again.computed == [] and again.stats["rows"] == result.stats["rows"]
+
+
+def test_output_folder_missing_is_refused_before_any_work(tiles, tmp_path):
+    out = str(tmp_path / "no" / "such" / "folder" / "x.tif")
+    with pytest.raises(DemError, match="does not exist"):
+        mosaic.run_job("tpi", tiles, out)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_full_disk_is_refused_before_any_work(tiles, tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 1000, 1000))
+    with pytest.raises(DemError, match="Not enough free disk space"):
+        mosaic.run_job("superresolution", tiles, str(tmp_path / "x.tif"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_output_extension_and_unknown_parameter(tiles, tmp_path):
+    with pytest.raises(DemError, match="must end in"):
+        mosaic.run_job("tpi", tiles, str(tmp_path / "x.png"))
+    with pytest.raises(DemError, match="no parameter 'radious'"):
+        mosaic.run_job("tpi", tiles, str(tmp_path / "x.tif"), {"radious": 3})
+
+
+def test_without_dask_in_process_works_and_distributed_says_what_to_install(
+        tiles, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # `import distributed` fails
+    with pytest.raises(DemError, match=r'pip install "dask\[distributed\]"'):
+        cluster.engine_for("local")
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    assert batch.main(["tpi", tiles, str(tmp_path / "a.tif")]) == 1
+    assert 'pip install "dask[distributed]"' in err.getvalue()
+    assert not (tmp_path / "a.tif").exists()
+    assert batch.main(["tpi", tiles, str(tmp_path / "b.tif"), "--workers", "0", "--quiet"]) == 0
+    assert_same("tpi", str(tmp_path / "b.tif"),
+                reference("tpi", JACKSBORO, str(tmp_path / "ref.tif"), DEFAULT_TPI))
+
+
+def test_command_line_options_in_both_spellings(tiles, tmp_path, capsys):
+    out = str(tmp_path / "lf.tif")
+    table = str(tmp_path / "areas.csv")
+    code = batch.main(["landforms", tiles, out, "--small_radius", "3", "--large-radius", "12",
+                       "--shape", "1", "--scheme", "slopeposition6", "--workers", "0",
+                       "--chunk-size", "128", "--output-table", table])
+    assert code == 0
+    ref = reference("landforms", JACKSBORO, str(tmp_path / "ref.tif"),
+                    {"small_radius": 3.0, "large_radius": 12.0, "shape": "circle",
+                     "scheme": "slopeposition6"})
+    assert_same("landforms", out, ref)
+    lines = open(table).read().splitlines()
+    assert lines[0] == "code,class,cells,area_km2,percent" and len(lines) == 7
+    stderr = capsys.readouterr().err
+    assert "chunks [" in stderr and "MP/s" in stderr and "ETA" in stderr
+    assert batch.main(["landforms", tiles, out, "--workers", "0", "--quiet"]) == 1  # exists
+
+
+def test_cli_defaults_are_the_algorithms_defaults():
+    for name in mosaic.ALGORITHMS:
+        args = batch.parser().parse_args([name, "in.tif", "out.tif"])
+        for key, default in mosaic.DEFAULTS[name].items():
+            if key == "model":
+                continue  # resolved to the bundled default family by name
+            assert getattr(args, key) == default, (name, key)
+
+
+def test_progress_bar_shows_chunks_throughput_and_eta():
+    stream = io.StringIO()
+    bar = batch.ProgressBar(stream)
+    bar.chunks("chunks", 0, 10, 0)
+    bar.chunks("chunks", 10, 10, 4_000_000)
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("chunks") and "0/10 chunks" in lines[0]
+    assert "10/10 chunks [########################]" in lines[-1]
+    assert "MP/s" in lines[-1] and "ETA 0:00:00" in lines[-1]
+
+
+def test_read_of_results_helper_sees_nodata(tmp_path):
+    # The helper the equivalence tests rely on must turn declared nodata into NaN.
+    out = reference("tpi", MANDAKINI, str(tmp_path / "t.tif"), DEFAULT_TPI)
+    values, nodata, _, _ = read(out)
+    assert nodata == -9999.0 and np.isnan(values).any() and not (values == -9999.0).any()
