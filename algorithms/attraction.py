@@ -9,7 +9,7 @@ from qgis.core import (
 
 from ..core import attraction as core_attraction
 from .base import DemAlgorithm
-from .engine import add_engine_parameter, engine_of, run_chunked
+from .engine import ENGINE_HELP, add_engine_parameter, engine_of, run_chunked
 from .styling import DemStyler
 
 NEIGHBOURHOODS = list(core_attraction.NEIGHBOURHOODS)
@@ -56,6 +56,7 @@ class AttractionAlgorithm(DemAlgorithm):
         "input's CRS and nodata value (NaN when it declares none); BigTIFF when it could pass "
         "4 GB."
     )
+    HELP += ENGINE_HELP
     RANKING = (
         "Measured (input = block means of 5 real SRTM DEMs, scored against the DEMs themselves; "
         "RMSE in m at SCALE 2 / 3 / 4, lower is better): Lanczos 5.79 / 9.92 "
@@ -68,7 +69,7 @@ class AttractionAlgorithm(DemAlgorithm):
     )
 
     def shortHelpString(self):  # noqa: N802 (QGIS's name)
-        return self.tr(self.help_text().replace("{ranking}", self.RANKING))
+        return self.tr(self.HELP.replace("{ranking}", self.RANKING))
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS's name)
         self.addParameter(QgsProcessingParameterRasterLayer("INPUT", self.tr("DEM")))
@@ -100,8 +101,8 @@ class AttractionAlgorithm(DemAlgorithm):
             run_chunked("attraction", path, output, {
                 "scale": scale, "neighbourhood": neighbourhood, "assignment": assignment,
                 "preserve_mean": preserve}, engine, monitor)
-            return {"OUTPUT": output}
-        core_attraction.upscale_file(
-            path, output, scale, neighbourhood, assignment, preserve, monitor=monitor)
+        else:
+            core_attraction.upscale_file(
+                path, output, scale, neighbourhood, assignment, preserve, monitor=monitor)
         self.style_on_load(context, output, DemStyler())
         return {"OUTPUT": output}

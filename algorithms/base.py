@@ -93,14 +93,7 @@ class DemAlgorithm(QgsProcessingAlgorithm):
         return self.GROUP
 
     def shortHelpString(self):  # noqa: N802 (QGIS's name)
-        return self.tr(self.help_text())
-
-    def help_text(self) -> str:
-        """HELP, plus the ENGINE paragraph for the algorithms that have it."""
-        from .engine import ENGINE, HELP
-
-        has_engine = any(p.name() == ENGINE for p in self.parameterDefinitions())
-        return f"{self.HELP}\n{HELP}" if has_engine else self.HELP
+        return self.tr(self.HELP)
 
     def shortDescription(self):  # noqa: N802 (QGIS's name)
         return self.tr(self.SHORT)

@@ -20,16 +20,15 @@ from qgis.core import QgsProcessingParameterDefinition, QgsProcessingParameterSt
 from ..core.errors import Cancelled, DemError
 
 ENGINE = "ENGINE"
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-HELP = (
-    "ENGINE (advanced): empty = in this process; local or local:N = a Dask LocalCluster on this "
-    "machine (one worker per core, or N); or a Dask scheduler address (tcp://host:8786) or "
-    "scheduler file. The raster is then processed in chunks with the halo the algorithm "
-    "needs, with the same result as in process; a rerun after a crash or cancel computes only "
-    "the missing chunks (docs/large-areas.md). Needs the Python package dask[distributed]."
+# Appended to the help of every algorithm that has the parameter.
+ENGINE_HELP = (
+    "\nENGINE (advanced): empty = run in this process; local (or local:N) = chunk by chunk on a "
+    "Dask LocalCluster of one worker process per core (N); a Dask scheduler address "
+    "(tcp://host:8786) or scheduler file = on that cluster. Same result as in-process; the "
+    "chunks and their manifest are kept beside the output until it is complete, so a cancelled "
+    "run resumes where it stopped (docs/large-areas.md)."
 )
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def add_engine_parameter(algorithm) -> None:

@@ -19,7 +19,7 @@ from qgis.PyQt.QtCore import QVariant
 from ..core import landforms as core_lf
 from ..core import tpi as core_tpi
 from .base import DemAlgorithm
-from .engine import add_engine_parameter, engine_of, run_chunked
+from .engine import ENGINE_HELP, add_engine_parameter, engine_of, run_chunked
 from .styling import LandformStyler
 from .tpi import SHAPES, UNITS, no_crs_note
 
@@ -67,6 +67,8 @@ class LandformsAlgorithm(DemAlgorithm):
         "Conference, San Diego."
     )
 
+    HELP += ENGINE_HELP
+
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS's name)
         self.addParameter(QgsProcessingParameterRasterLayer("INPUT", self.tr("DEM")))
         self.addParameter(QgsProcessingParameterNumber(
@@ -106,7 +108,6 @@ class LandformsAlgorithm(DemAlgorithm):
             self.parameterAsDouble(parameters, "SLOPE_THRESHOLD", context),
         )
         output = self.output_path(parameters, "OUTPUT", context)
-        engine = engine_of(self, parameters, context)
         # The table is opened before any work, so an unwritable one fails at once.
         fields = QgsFields()
         for name, kind in TABLE_FIELDS:
@@ -117,6 +118,7 @@ class LandformsAlgorithm(DemAlgorithm):
             QgsCoordinateReferenceSystem())
         written = []
         try:
+            engine = engine_of(self, parameters, context)
             if engine:
                 result = run_chunked("landforms", path, output, {
                     "small_radius": self.parameterAsDouble(parameters, "SMALL_RADIUS", context),

@@ -1,6 +1,5 @@
 """demsr:superresolution — DEM super-resolution with a residual CNN run by onnxruntime."""
 from qgis.core import (
-    QgsProcessingException,
     QgsProcessingOutputString,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
@@ -11,9 +10,10 @@ from qgis.core import (
 )
 
 from ..core import inference
+from ..core.errors import DemError
 from ..core.models import bundled_families
 from .base import DemAlgorithm
-from .engine import add_engine_parameter, engine_of, run_chunked
+from .engine import ENGINE_HELP, add_engine_parameter, engine_of, run_chunked
 from .styling import DemStyler
 
 NO_MODEL = "(no bundled model installed)"
@@ -59,10 +59,11 @@ class SuperResolutionAlgorithm(DemAlgorithm):
         "coarse grid (Lim et al. 2017, Enhanced deep residual networks for single image "
         "super-resolution, CVPR workshops)."
     )
+    HELP += ENGINE_HELP
 
     def shortHelpString(self):  # noqa: N802 (QGIS's name)
         names = ", ".join(f"{i} = {name}" for i, name in enumerate(self.model_options()))
-        return self.tr(self.help_text().replace("{models}", names))
+        return self.tr(self.HELP.replace("{models}", names))
 
     def model_options(self):
         if not hasattr(self, "families"):
@@ -112,23 +113,23 @@ class SuperResolutionAlgorithm(DemAlgorithm):
         tile = self.parameterAsInt(parameters, "TILE_SIZE", context)
         output = self.output_path(parameters, "OUTPUT", context)
         spread = self.parameterAsOutputLayer(parameters, "OUTPUT_SPREAD", context) or None
-        ensemble = self.parameterAsBoolean(parameters, "ENSEMBLE", context)
         engine = engine_of(self, parameters, context)
         if engine:
             if spread:
-                raise QgsProcessingException(
-                    "OUTPUT_SPREAD is written in process only; leave ENGINE empty for it.")
+                raise DemError("OUTPUT_SPREAD is not written by a distributed run (ENGINE); "
+                               "leave ENGINE empty for it.")
             job = run_chunked("superresolution", path, output, {
                 "scale": scale, "model": None if model == NO_MODEL else model,
                 "model_file": model_file, "device": device, "tile_size": tile,
-                "ensemble": ensemble}, engine, monitor)
+                "ensemble": self.parameterAsBoolean(parameters, "ENSEMBLE", context)},
+                engine, monitor)
             self.style_on_load(context, output, DemStyler())
-            return {"OUTPUT": output, "OUTPUT_SPREAD": None,
+            return {"OUTPUT": output, "OUTPUT_SPREAD": spread,
                     "DEVICE_USED": ", ".join(job.stats["providers"])}
         result = inference.superresolve(
             path, output, scale, model=None if model == NO_MODEL else model,
             model_file=model_file, device=device, tile_size=tile, monitor=monitor,
-            ensemble=ensemble,
+            ensemble=self.parameterAsBoolean(parameters, "ENSEMBLE", context),
             spread_output=spread,
         )
         self.style_on_load(context, output, DemStyler())

@@ -9,7 +9,7 @@ from qgis.core import (
 
 from ..core import tpi as core_tpi
 from .base import DemAlgorithm
-from .engine import add_engine_parameter, engine_of, run_chunked
+from .engine import ENGINE_HELP, add_engine_parameter, engine_of, run_chunked
 from .styling import TpiStyler
 
 SHAPES = list(core_tpi.SHAPES)
@@ -49,6 +49,8 @@ class TpiAlgorithm(DemAlgorithm):
         "distribution, Plant Ecology 143. Weiss (2001), Topographic position and landforms "
         "analysis, poster, ESRI User Conference, San Diego."
     )
+
+    HELP += ENGINE_HELP
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS's name)
         self.addParameter(QgsProcessingParameterRasterLayer("INPUT", self.tr("DEM")))

@@ -117,11 +117,15 @@ class PatchSampler:
     """Random nodata-free, augmented (coarse, fine) patch pairs, normalised, from whole files.
 
     Files are drawn in proportion to how many valid windows they hold, windows uniformly among
-    those, so every valid cell has about the same chance to be seen.
+    those, so every valid cell has about the same chance to be seen. With `groups` (one label
+    per DEM, e.g. its product) every group is drawn equally often instead, files within a group
+    in proportion to their windows: a few small LiDAR tiles then weigh as much as the SRTM
+    tiles, which hold over two hundred times more windows.
     """
 
     def __init__(self, dems: list[Dem], fine_size: int, seed: int = 0,
-                 degradation: str = "block_mean", augment_data: bool = True):
+                 degradation: str = "block_mean", augment_data: bool = True,
+                 groups: list[str] | None = None):
         if fine_size % 12:
             raise ValueError("fine patch size must be a multiple of 12 (scales 2, 3 and 4)")
         self.dems = dems
@@ -134,6 +138,16 @@ class PatchSampler:
         if counts.sum() == 0:
             raise ValueError(f"no nodata-free {fine_size}x{fine_size} window in the data")
         self.weights = counts / counts.sum()
+        if groups is not None:
+            if len(groups) != len(dems):
+                raise ValueError("one group label per DEM")
+            labels = np.array(groups)
+            live = [g for g in dict.fromkeys(groups) if counts[labels == g].sum() > 0]
+            weights = np.zeros_like(counts)
+            for g in live:
+                member = labels == g
+                weights[member] = counts[member] / counts[member].sum() / len(live)
+            self.weights = weights
 
     def fine_patch(self) -> tuple[np.ndarray, float]:
         """One augmented fine patch (no NaN) and its fine cell size in metres."""
@@ -159,14 +173,22 @@ class PatchSampler:
 
 
 def validation_crops(dems: list[Dem], size: int = 192, per_file: int = 4, seed: int = 1):
-    """Fixed nodata-free fine crops of the held-out files for the per-epoch validation table."""
+    """Fixed nodata-free fine crops of the held-out files for the per-epoch validation table.
+
+    A file smaller than `size` on a side (the 5 m LiDAR tiles) gives crops as large as fit,
+    rounded down to a multiple of 12, so that no held-out product drops out of the table.
+    """
     rng = np.random.default_rng(seed)
     crops = []
     for dem in dems:
-        corners = valid_corners(dem.z, size)
+        side = min(size, min(dem.z.shape) // 12 * 12)
+        if side < 48:
+            continue
+        corners = valid_corners(dem.z, side)
         if len(corners) == 0:
             continue
         for flat in rng.choice(corners, size=min(per_file, len(corners)), replace=False):
             r, c = divmod(int(flat), dem.z.shape[1])
-            crops.append(Dem(dem.name, dem.z[r:r + size, c:c + size].copy(), dem.dx_m, dem.dy_m))
+            crops.append(Dem(dem.name, dem.z[r:r + side, c:c + side].copy(), dem.dx_m,
+                             dem.dy_m))
     return crops

@@ -11,6 +11,16 @@ with nodata and the margin beyond the edge filled by the nearest valid cell and 
 masked back to NaN wherever the coarse cell was nodata: the same numbers as the plugin's tiled
 runner (``core.inference``) gives, which a test checks. Prints markdown tables; writes per-file
 scores and the mean over files to JSON.
+
+Per product (the multi-product corpus, training/corpus.csv):
+
+    python -m training.evaluate --manifest training/corpus.csv --max-size 600 \
+        --out benchmarks/results/sr_validation_products.json \
+        --markdown benchmarks/results/sr_validation_products.md
+
+scores every held-out row of the manifest (in training/corpus/ unless --data-dir says
+otherwise) and adds the mean per product and scale, the model / Lanczos ratios, which products
+meet the target ratio and which files exceed the per-file limit.
 """
 from __future__ import annotations
 
@@ -25,6 +35,7 @@ from scipy import ndimage
 from core.inference import bicubic_upsample
 from core.models import normalisation_scale, read_card_items
 from core.scoring import BASELINES, block_mean, score, upsample_baseline
+from training.corpus import CORPUS_DIR, PRODUCTS, products_of, read_manifest
 from training.dataset import (
     DATA_DIR,
     DEGRADATIONS,
@@ -34,6 +45,10 @@ from training.dataset import (
 )
 
 METRICS = ("rmse", "mae", "psnr", "slope_rmse_deg", "checkpoint_rmse")
+# Issue #12's bars: a product's mean RMSE (and slope RMSE) at most 0.80 x Lanczos; no held-out
+# file above 0.88 x Lanczos.
+PRODUCT_TARGET = 0.80
+FILE_LIMIT = 0.88
 
 
 def fill_nearest(z: np.ndarray) -> np.ndarray:
@@ -134,6 +149,75 @@ def summarise(per_file: dict) -> dict:
             for s, methods in summary.items()}
 
 
+def summarise_products(per_file: dict, products: dict[str, str]) -> dict:
+    """The mean over each product's files, per scale and method (``summarise`` per product)."""
+    out = {}
+    for product in [p for p in PRODUCTS if p in set(products.values())]:
+        files = {f: v for f, v in per_file.items() if products.get(f) == product}
+        if files:
+            out[product] = {"files": sorted(files), "summary": summarise(files)}
+    return out
+
+
+def product_checks(per_file: dict, products: dict[str, str], method: str,
+                   reference: str = "lanczos", target: float = PRODUCT_TARGET,
+                   limit: float = FILE_LIMIT) -> dict:
+    """Ratios of `method` to `reference` per product and scale, and the files above `limit`.
+
+    A product meets the target when, at every scale, both its mean RMSE and its mean slope RMSE
+    are at most `target` times the reference's (ratio of the means over its files). A file
+    exceeds the limit when its own RMSE or slope RMSE ratio is above `limit` at any scale.
+    """
+    by_product = summarise_products(per_file, products)
+    checks: dict = {"method": method, "reference": reference, "target": target,
+                    "limit": limit, "products": {}, "files_over_limit": []}
+    for product, block in by_product.items():
+        ratios = {}
+        for scale_key, methods in sorted(block["summary"].items()):
+            if method not in methods:
+                continue
+            ref, m = methods[reference], methods[method]
+            ratios[scale_key] = {"rmse": m["rmse"] / ref["rmse"],
+                                 "slope": m["slope_rmse_deg"] / ref["slope_rmse_deg"]}
+        meets = bool(ratios) and all(r["rmse"] <= target and r["slope"] <= target
+                                     for r in ratios.values())
+        checks["products"][product] = {"files": block["files"], "ratios": ratios,
+                                       "meets_target": meets}
+    for name, scales in sorted(per_file.items()):
+        for scale_key, methods in sorted(scales.items()):
+            if method not in methods:
+                continue
+            ref, m = methods[reference], methods[method]
+            r_rmse = m["rmse"] / ref["rmse"]
+            r_slope = m["slope_rmse_deg"] / ref["slope_rmse_deg"]
+            if r_rmse > limit or r_slope > limit:
+                checks["files_over_limit"].append(
+                    {"file": name, "product": products.get(name), "scale": scale_key,
+                     "rmse_ratio": r_rmse, "slope_ratio": r_slope})
+    return checks
+
+
+def products_markdown(by_product: dict, checks: dict, methods=("bicubic", "lanczos")) -> str:
+    """Per product and scale: RMSE and slope RMSE of the model beside the baselines, ratios."""
+    model = checks["method"]
+    lines = ["| product | files | scale | RMSE " + model + " m | RMSE bicubic m | RMSE Lanczos m"
+             " | slope " + model + " ° | slope bicubic ° | slope Lanczos ° | RMSE / Lanczos "
+             "| slope / Lanczos |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- "
+             "| --- |"]
+    for product, block in by_product.items():
+        for scale_key, ms in sorted(block["summary"].items()):
+            if model not in ms:
+                continue
+            m, b, lz = ms[model], ms[methods[0]], ms[methods[1]]
+            lines.append(
+                f"| {product} | {len(block['files'])} | {scale_key} | {m['rmse']:.2f} | "
+                f"{b['rmse']:.2f} | {lz['rmse']:.2f} | {m['slope_rmse_deg']:.2f} | "
+                f"{b['slope_rmse_deg']:.2f} | {lz['slope_rmse_deg']:.2f} | "
+                f"{m['rmse'] / lz['rmse']:.3f} | "
+                f"{m['slope_rmse_deg'] / lz['slope_rmse_deg']:.3f} |")
+    return "\n".join(lines)
+
+
 def markdown_table(summary: dict) -> str:
     lines = ["| scale | method | RMSE m | slope RMSE ° | MAE m | PSNR dB | RMSE / Lanczos "
              "| slope / Lanczos |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -176,20 +260,43 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description="Score ONNX SR models on the held-out DEMs.")
     p.add_argument("--models", type=Path, nargs="*", default=[Path("models")])
     p.add_argument("--scales", type=int, nargs="+", default=[2, 3, 4])
-    p.add_argument("--files", nargs="+", default=list(VALIDATION_FILES))
-    p.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    p.add_argument("--files", nargs="+", default=None,
+                   help="file names in --data-dir (default: the held-out SRTM files)")
+    p.add_argument("--manifest", type=Path, default=None,
+                   help="score the manifest's held-out rows, with per-product means")
+    p.add_argument("--products", nargs="+", default=None, choices=PRODUCTS,
+                   help="with --manifest: only these products")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="default: the SRTM corpus, or training/corpus/ with --manifest")
     p.add_argument("--degradation", choices=sorted(DEGRADATIONS), default="block_mean")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--max-size", type=int, default=None,
                    help="score only a central window of at most this many fine cells a side")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/sr_validation.json"))
+    p.add_argument("--markdown", type=Path, default=None,
+                   help="with --manifest: also write the per-product tables here")
     args = p.parse_args(argv)
+    if args.manifest is None and (args.products or args.markdown):
+        p.error("--products and --markdown need --manifest")
+    if args.data_dir is None:
+        args.data_dir = CORPUS_DIR if args.manifest is not None else DATA_DIR
+    products: dict[str, str] = {}
+    if args.manifest is not None:
+        entries = [e for e in read_manifest(args.manifest) if e.split == "holdout"
+                   and (args.products is None or e.product in args.products)]
+        products = products_of(entries)
+        if args.files is None:
+            args.files = [e.file for e in entries]
+    if args.files is None:
+        args.files = list(VALIDATION_FILES)
 
     models = load_models(args.models, args.threads)
     print(f"models: {', '.join(m.path.name for m in models)}", flush=True)
     per_file: dict = {}
+    windows: dict = {}
     for name in args.files:
         dem = central_window(load_dem(args.data_dir / name), args.max_size)
+        windows[name] = list(dem.z.shape)
         per_file[name] = {f"x{s}": evaluate_file(dem, s, models, args.degradation,
                                                   lambda m: print(m, flush=True))
                           for s in args.scales}
@@ -201,18 +308,76 @@ def main(argv=None) -> None:
         "validation_files": args.files,
         "window": f"central {args.max_size} x {args.max_size} fine cells" if args.max_size
         else "whole files",
+        "window_shapes": windows,
         "models": {m.path.name: {k: m.card[k] for k in ("family", "scales", "parameters",
                                                            "macs_per_output_mp", "trained_on")}
                    for m in models},
         "summary": summary,
         "per_file": per_file,
     }
+    tables = []
+    if products:
+        by_product = summarise_products(per_file, products)
+        families = sorted({m.family for m in models})
+        result["manifest"] = str(args.manifest)
+        result["products"] = products
+        result["per_product"] = by_product
+        result["checks"] = {f: product_checks(per_file, products, f) for f in families}
+        for family in families:
+            tables.append(products_markdown(by_product, result["checks"][family]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
+    if args.markdown is not None:
+        args.markdown.write_text(products_report(result, tables))
     print(markdown_table(summary))
-    if "x3" in summary:
+    for table in tables:
+        print()
+        print(table)
+    if "x3" in summary and not products:
         print()
         print(reproduction_table(summary))
+
+
+def products_report(result: dict, tables: list[str]) -> str:
+    """The markdown companion of the per-product JSON: tables, then the two checks."""
+    lines = ["# Super-resolution per product (held-out files of training/corpus.csv)", "",
+             f"Protocol: {result['protocol']}; {result['window']} "
+             "(`python -m training.evaluate --manifest training/corpus.csv`, "
+             "numbers in the JSON beside this file).", ""]
+    for family, table in zip(sorted(result["checks"]), tables):
+        checks = result["checks"][family]
+        lines += [f"## {family}", "", table, ""]
+        lines += [f"Products at most {checks['target']:.2f} × Lanczos (RMSE and slope RMSE, "
+                  "every scale):"]
+        for product, c in checks["products"].items():
+            worst = max(max(r["rmse"], r["slope"]) for r in c["ratios"].values())
+            verdict = "meets" if c["meets_target"] else "does not meet"
+            lines.append(f"- {product}: {verdict} (worst ratio {worst:.3f}; files: "
+                         f"{', '.join(c['files'])})")
+        for product in PRODUCTS:
+            if product not in checks["products"]:
+                lines.append(f"- {product}: no held-out file (none in the corpus; see "
+                             "training/CORPUS.md)")
+        over = checks["files_over_limit"]
+        lines += ["", f"Files above {checks['limit']:.2f} × Lanczos (RMSE or slope RMSE):"]
+        lines += [f"- {o['file']} ({o['product']}) {o['scale']}: RMSE ratio "
+                  f"{o['rmse_ratio']:.3f}, slope ratio {o['slope_ratio']:.3f}" for o in over]
+        if not over:
+            lines.append("- none")
+        lines += ["", "Per file (" + family + " / Lanczos):", "",
+                  "| file | product | scale | RMSE " + family + " m | RMSE Lanczos m | RMSE ratio "
+                  "| slope ratio |", "| --- | --- | --- | --- | --- | --- | --- |"]
+        for name, scales in result["per_file"].items():
+            for scale_key, ms in sorted(scales.items()):
+                if family not in ms:
+                    continue
+                m, lz = ms[family], ms["lanczos"]
+                lines.append(f"| {name} | {result['products'].get(name, '')} | {scale_key} | "
+                             f"{m['rmse']:.3f} | {lz['rmse']:.3f} | "
+                             f"{m['rmse'] / lz['rmse']:.3f} | "
+                             f"{m['slope_rmse_deg'] / lz['slope_rmse_deg']:.3f} |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,11 @@
 
     python -m training.train --model fastsr --scales 2 3 4 --minutes 60 --out training/runs/fastsr
 
+Files: by default every GeoTIFF in --data-dir (the project's SRTM corpus) except the held-out
+``VALIDATION_FILES``; with ``--manifest training/corpus.csv`` the rows marked ``train`` of the
+multi-product corpus (in --data-dir, default training/corpus/, built by
+``python -m training.build_corpus``), validated on the rows marked ``holdout``.
+
 Adam with an exponentially decaying learning rate (decay driven by the fraction of the time or
 step budget spent, so a short CPU run still ends at a low rate), AMP and channels-last when CUDA
 is available, a checkpoint every epoch (``last.pt``, resumed with ``--resume``), a fixed seed,
@@ -26,6 +31,7 @@ import torch.nn.functional as F  # noqa: N812 (PyTorch's convention)
 from core.models import normalisation_scale
 from core.terrain import slope_degrees
 from training import networks
+from training.corpus import CORPUS_DIR, PRODUCTS, manifest_split, products_of, read_manifest
 from training.dataset import (
     DATA_DIR,
     SCALE_M,
@@ -67,13 +73,34 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--degradation", choices=["block_mean", "bicubic"], default="block_mean")
     p.add_argument("--channels", type=int, default=None, help="fastsr/vdsr30 width")
     p.add_argument("--blocks", type=int, default=None, help="fastsr residual blocks")
-    p.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="folder of the GeoTIFFs (default: the SRTM corpus, or training/corpus/ "
+                        "with --manifest)")
+    p.add_argument("--manifest", type=Path, default=None,
+                   help="corpus manifest (training/corpus.csv): train on its 'train' rows, "
+                        "validate on its 'holdout' rows")
+    p.add_argument("--products", nargs="+", default=None, choices=PRODUCTS,
+                   help="with --manifest: only these products")
+    p.add_argument("--balance-products", action="store_true",
+                   help="with --manifest: draw patches from every product equally often")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     if args.minutes is None and args.steps is None:
         p.error("give --minutes or --steps")
+    if (args.products or args.balance_products) and args.manifest is None:
+        p.error("--products and --balance-products need --manifest")
+    if args.data_dir is None:
+        args.data_dir = CORPUS_DIR if args.manifest is not None else DATA_DIR
     return args
+
+
+def training_files(args: argparse.Namespace) -> tuple[list[Path], list[Path]]:
+    """Training and validation files: the manifest's split, or the fixed SRTM hold-out."""
+    if args.manifest is not None:
+        products = tuple(args.products) if args.products else None
+        return manifest_split(read_manifest(args.manifest), args.data_dir, products)
+    return split_files(args.data_dir, VALIDATION_FILES)
 
 
 def model_config(args: argparse.Namespace) -> dict:
@@ -224,8 +251,17 @@ def train(args: argparse.Namespace, train_dems: list[Dem], val_dems: list[Dem],
         model.load_state_dict(parent["model"])
         state["init_from"] = training_stage(parent)
         log(f"initialised from {args.init}")
+    groups = None
+    if getattr(args, "balance_products", False):
+        product = products_of(read_manifest(args.manifest))
+        groups = [product[d.name] for d in train_dems for _ in args.coarsen]
     sampler = PatchSampler([coarsened(d, f) for d in train_dems for f in args.coarsen],
-                           args.patch, seed=args.seed, degradation=args.degradation)
+                           args.patch, seed=args.seed, degradation=args.degradation,
+                           groups=groups)
+    if groups:
+        shares = {g: float(sampler.weights[[x == g for x in groups]].sum())
+                  for g in dict.fromkeys(groups)}
+        log("patches per product: " + ", ".join(f"{g} {v:.2f}" for g, v in shares.items()))
     crops = validation_crops(val_dems)
     if args.resume and ckpt_path.exists():
         ckpt = load_checkpoint(ckpt_path)
@@ -315,7 +351,7 @@ def _device_name(device: torch.device, threads: int) -> str:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    train_files, val_files = split_files(args.data_dir, VALIDATION_FILES)
+    train_files, val_files = training_files(args)
     train_dems = [load_dem(f) for f in train_files]
     val_dems = [load_dem(f) for f in val_files]
     log_path = args.out / "train.log"
