@@ -110,6 +110,14 @@ def _choice(choices, what: str, aliases: dict | None = None):
     return parse
 
 
+
+def _window_options(parser, defaults: dict, shapes, units) -> None:
+    """--shape and --units, shared by TPI and landforms."""
+    _option(parser, "shape", type=shapes, default=defaults["shape"],
+            help=f"{', '.join(tpi.SHAPES)} (default %(default)s)")
+    _option(parser, "units", type=units, default=defaults["units"],
+            help="cells or 'map units' (metres for a geographic CRS; default %(default)s)")
+
 def _option(parser, name: str, **kwargs) -> None:
     """--name-with-dashes and --name_with_underscores for one parameter."""
     dashed = "--" + name.replace("_", "-")
@@ -154,10 +162,7 @@ def _algorithm_options(parser, algorithm: str) -> None:
                 help="radius, outer radius for an annulus (default %(default)s)")
         _option(parser, "inner_radius", type=float, default=d["inner_radius"],
                 help="inner radius, annulus only (default %(default)s)")
-        _option(parser, "shape", type=shapes, default=d["shape"],
-                help=f"{', '.join(tpi.SHAPES)} (default %(default)s)")
-        _option(parser, "units", type=units, default=d["units"],
-                help="cells or 'map units' (metres for a geographic CRS; default %(default)s)")
+        _window_options(parser, d, shapes, units)
         _option(parser, "standardize", action=argparse.BooleanOptionalAction,
                 default=d["standardize"], help="(TPI − mean) / sd over the whole raster "
                 "(default %(default)s)")
@@ -166,10 +171,7 @@ def _algorithm_options(parser, algorithm: str) -> None:
                 help="small neighbourhood radius (default %(default)s)")
         _option(parser, "large_radius", type=float, default=d["large_radius"],
                 help="large neighbourhood radius (default %(default)s)")
-        _option(parser, "shape", type=shapes, default=d["shape"],
-                help=f"{', '.join(tpi.SHAPES)} (default %(default)s)")
-        _option(parser, "units", type=units, default=d["units"],
-                help="cells or 'map units' (default %(default)s)")
+        _window_options(parser, d, shapes, units)
         _option(parser, "slope_threshold", type=float, default=d["slope_threshold"],
                 help="degrees (default %(default)s)")
         _option(parser, "scheme", type=_choice(landforms.SCHEMES, "scheme"), default=d["scheme"],
