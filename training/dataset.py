@@ -118,14 +118,15 @@ class PatchSampler:
 
     Files are drawn in proportion to how many valid windows they hold, windows uniformly among
     those, so every valid cell has about the same chance to be seen. With `groups` (one label
-    per DEM, e.g. its product) every group is drawn equally often instead, files within a group
-    in proportion to their windows: a few small LiDAR tiles then weigh as much as the SRTM
-    tiles, which hold over two hundred times more windows.
+    per DEM, e.g. its product) every group is drawn equally often instead, or as often as
+    `shares` says (relative weights by label), files within a group in proportion to their
+    windows: a few small LiDAR tiles then weigh as much as the SRTM tiles, which hold over two
+    hundred times more windows.
     """
 
     def __init__(self, dems: list[Dem], fine_size: int, seed: int = 0,
                  degradation: str = "block_mean", augment_data: bool = True,
-                 groups: list[str] | None = None):
+                 groups: list[str] | None = None, shares: dict[str, float] | None = None):
         if fine_size % 12:
             raise ValueError("fine patch size must be a multiple of 12 (scales 2, 3 and 4)")
         self.dems = dems
@@ -143,11 +144,15 @@ class PatchSampler:
                 raise ValueError("one group label per DEM")
             labels = np.array(groups)
             live = [g for g in dict.fromkeys(groups) if counts[labels == g].sum() > 0]
+            share = {g: 1.0 for g in live} if shares is None else {g: shares.get(g, 0.0)
+                                                                    for g in live}
+            if sum(share.values()) <= 0:
+                raise ValueError(f"no positive share for any of the groups {live}")
             weights = np.zeros_like(counts)
             for g in live:
                 member = labels == g
-                weights[member] = counts[member] / counts[member].sum() / len(live)
-            self.weights = weights
+                weights[member] = counts[member] / counts[member].sum() * share[g]
+            self.weights = weights / weights.sum()
 
     def fine_patch(self) -> tuple[np.ndarray, float]:
         """One augmented fine patch (no NaN) and its fine cell size in metres."""

@@ -24,13 +24,35 @@ import torch
 from torch import nn
 
 from core.models import normalisation_scale, read_card_items
+from training.onnx_weights import vdsr30_from_onnx
 from training.train import load_checkpoint, model_from_checkpoint, predict, training_stage
 
 CARD_VERSION = 1
 PARITY_TOLERANCE_M = 1e-3
 OPSET = 17
-LICENSE = ("GPL-2.0-or-later, as the plugin; trained on public-domain SRTM data "
-           "(files, sources and licences: models/MODELS.md)")
+PLUGIN_LICENSE = "GPL-2.0-or-later, as the plugin"
+# Article 4 of the Copernicus DEM licence: products made from the data carry this notice.
+COPERNICUS_NOTICE = ("produced using Copernicus WorldDEM-30 © DLR e.V. 2010-2014 and © Airbus "
+                     "Defence and Space GmbH 2014-2018 provided under COPERNICUS by the European "
+                     "Union and ESA; all rights reserved")
+DATA_TERMS = {"SRTM": "public-domain SRTM data", "Copernicus": "Copernicus GLO-30 data",
+              "LiDAR-derived": "LiDAR DTMs (public domain and CC BY 4.0)",
+              "ASTER/ALOS": "ASTER/ALOS data"}
+
+
+def model_license(train_files: list[str]) -> str:
+    """The card's licence line: the plugin's licence, the kinds of data the weights were trained
+    on (products from the corpus manifest; files it does not list are the SRTM corpus's) and
+    any notice their licences require of derived products."""
+    from training.corpus import products_of, read_manifest
+
+    product = products_of(read_manifest())
+    products = sorted({product.get(f, "SRTM") for f in train_files}, key=list(DATA_TERMS).index)
+    text = (f"{PLUGIN_LICENSE}; trained on {', '.join(DATA_TERMS[p] for p in products)} "
+            "(files, sources and licences: models/MODELS.md)")
+    if "Copernicus" in products:
+        text += "; " + COPERNICUS_NOTICE
+    return text
 
 
 class FixedScale(nn.Module):
@@ -86,19 +108,6 @@ def shared_card(cards: dict[int, dict]) -> dict:
         "receptive_field": max(c["receptive_field"] for c in cards.values()),
         "validation": {f"x{s}": c["validation"] for s, c in sorted(cards.items())},
     }
-
-
-def vdsr30_from_onnx(path: Path) -> nn.Module:
-    """The Vdsr30 network rebuilt from the weights of one of its ONNX exports."""
-    from training.networks import Vdsr30
-
-    weights = {i.name.removeprefix("model."): torch.from_numpy(onnx.numpy_helper.to_array(i).copy())
-               for i in onnx.load(str(path)).graph.initializer if i.name.startswith("model.body")}
-    model = Vdsr30()
-    missing, _ = model.load_state_dict(weights, strict=False)
-    if any(name.startswith("body") for name in missing):
-        raise ValueError(f"{path}: weights missing for {missing}")
-    return model.eval()
 
 
 def parameters_at_scale(model: nn.Module, scale: int) -> int:
@@ -162,7 +171,7 @@ def card(ckpt: dict, model: nn.Module, scale: int, validation: dict,
             "scales_trained_together": ckpt["config"]["scales"],
             "exported": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%MZ"),
         },
-        "license": LICENSE,
+        "license": model_license(ckpt["train_files"]),
     }
 
 

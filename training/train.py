@@ -63,8 +63,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="weight of the loss on finite differences (slope accuracy)")
     p.add_argument("--loss", choices=["l1", "mse"], default="l1",
                    help="mse optimises RMSE, the reported score; l1 is more robust early on")
-    p.add_argument("--init", type=Path, default=None,
-                   help="start from this checkpoint's weights (fresh optimizer and budget)")
+    p.add_argument("--init", type=Path, nargs="+", default=None,
+                   help="start from these weights (fresh optimizer and budget): a checkpoint "
+                        "(.pt), or a bundled model's ONNX files (fastsr: one per scale, "
+                        "vdsr30: its one file), whose card supplies the earlier stages")
     p.add_argument("--coarsen", type=int, nargs="+", default=[1],
                    help="also train on the files block-averaged by these factors")
     p.add_argument("--clip", type=float, default=0.0, help="gradient norm clip (0: off)")
@@ -83,16 +85,39 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="with --manifest: only these products")
     p.add_argument("--balance-products", action="store_true",
                    help="with --manifest: draw patches from every product equally often")
+    p.add_argument("--product-shares", nargs="+", default=None, metavar="PRODUCT=SHARE",
+                   type=product_share,
+                   help="with --manifest: draw patches from the products in these relative "
+                        "shares (e.g. SRTM=0.5 Copernicus=0.3 LiDAR-derived=0.2); a product "
+                        "not named is not drawn from")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     if args.minutes is None and args.steps is None:
         p.error("give --minutes or --steps")
-    if (args.products or args.balance_products) and args.manifest is None:
-        p.error("--products and --balance-products need --manifest")
+    if (args.products or args.balance_products or args.product_shares) and args.manifest is None:
+        p.error("--products, --balance-products and --product-shares need --manifest")
+    if args.balance_products and args.product_shares:
+        p.error("give --balance-products (equal shares) or --product-shares, not both")
+    if args.product_shares is not None:
+        args.product_shares = dict(args.product_shares)
     if args.data_dir is None:
         args.data_dir = CORPUS_DIR if args.manifest is not None else DATA_DIR
     return args
+
+
+def product_share(text: str) -> tuple[str, float]:
+    """``PRODUCT=SHARE`` of --product-shares, checked."""
+    product, _, share = text.partition("=")
+    if product not in PRODUCTS:
+        raise argparse.ArgumentTypeError(f"unknown product {product!r}; choose from {PRODUCTS}")
+    try:
+        value = float(share)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: the share must be a number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the share must not be negative")
+    return product, value
 
 
 def training_files(args: argparse.Namespace) -> tuple[list[Path], list[Path]]:
@@ -224,6 +249,22 @@ def training_stage(ckpt: dict) -> dict:
             "init_from": ckpt.get("init_from")}
 
 
+def load_parent(paths: list[Path]) -> dict:
+    """Weights, config, stage chain and training files to fine-tune from: one checkpoint, or
+    a bundled model's ONNX files (its card gives the earlier stages, oldest first)."""
+    if len(paths) == 1 and paths[0].suffix != ".onnx":
+        ckpt = load_checkpoint(paths[0])
+        return {"family": ckpt["family"], "config": ckpt["config"], "model": ckpt["model"],
+                "stage": training_stage(ckpt), "train_files": ckpt.get("train_files", [])}
+    from training.onnx_weights import checkpoint_from_onnx
+
+    ckpt = checkpoint_from_onnx(paths)
+    stage = None
+    for earlier in ckpt["stages"]:
+        stage = {**earlier, "init_from": stage}
+    return {**ckpt, "stage": stage}
+
+
 def model_from_checkpoint(ckpt: dict) -> torch.nn.Module:
     model = networks.build(ckpt["family"], **ckpt["config"])
     model.load_state_dict(ckpt["model"])
@@ -245,19 +286,25 @@ def train(args: argparse.Namespace, train_dems: list[Dem], val_dems: list[Dem],
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     scaler = torch.amp.GradScaler("cuda", enabled=cuda)
-    state = {"step": 0, "elapsed_s": 0.0, "history": [], "init_from": None}
+    state = {"step": 0, "elapsed_s": 0.0, "history": [], "init_from": None,
+             "inherited_train_files": []}
     if args.init is not None:
-        parent = load_checkpoint(args.init)
+        parent = load_parent(args.init)
+        if parent["family"] != args.model or parent["config"] != model_config(args):
+            raise SystemExit(f"--init holds a {parent['family']} {parent['config']}, not the "
+                             f"{args.model} {model_config(args)} asked for")
         model.load_state_dict(parent["model"])
-        state["init_from"] = training_stage(parent)
-        log(f"initialised from {args.init}")
+        state["init_from"] = parent["stage"]
+        state["inherited_train_files"] = parent["train_files"]
+        log(f"initialised from {', '.join(map(str, args.init))}")
     groups = None
-    if getattr(args, "balance_products", False):
+    shares = getattr(args, "product_shares", None)
+    if getattr(args, "balance_products", False) or shares:
         product = products_of(read_manifest(args.manifest))
         groups = [product[d.name] for d in train_dems for _ in args.coarsen]
     sampler = PatchSampler([coarsened(d, f) for d in train_dems for f in args.coarsen],
                            args.patch, seed=args.seed, degradation=args.degradation,
-                           groups=groups)
+                           groups=groups, shares=shares)
     if groups:
         shares = {g: float(sampler.weights[[x == g for x in groups]].sum())
                   for g in dict.fromkeys(groups)}
@@ -335,7 +382,9 @@ def _end_epoch(model, opt, state, args, crops, train_dems, device, start, log) -
         "normalisation": {"offset": "tile_mean", "scale_m": SCALE_M,
                           "scale_per_cell": SCALE_PER_CELL},
         "degradation": args.degradation,
-        "train_files": sorted({d.name for d in train_dems}),
+        # A fine-tune's weights also carry what its parent was trained on.
+        "train_files": sorted({d.name for d in train_dems}
+                              | set(state.get("inherited_train_files") or [])),
         "validation_files": sorted({c.name for c in crops}),
         "device": _device_name(device, args.threads),
     }

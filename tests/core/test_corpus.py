@@ -223,3 +223,16 @@ def test_product_balanced_sampling():
     assert 0.45 < np.mean(np.array(drawn) == 0) < 0.55
     with pytest.raises(ValueError, match="one group label"):
         PatchSampler([big, small], 48, groups=["SRTM"])
+
+
+def test_model_licence_names_the_data_and_the_copernicus_notice():
+    pytest.importorskip("torch")
+    from training.export import COPERNICUS_NOTICE, model_license
+
+    srtm_only = model_license(["N41E001_srtm.tif", "jacksboro_fault_srtm3.tif"])
+    assert "public-domain SRTM data" in srtm_only and COPERNICUS_NOTICE not in srtm_only
+    mixed = model_license(["lidar5m_slovenia_tm1_564_146.tif", "cop30_kars_plateau.tif",
+                           "N41E001_srtm.tif"])
+    assert mixed.startswith("GPL-2.0-or-later")
+    assert ("SRTM data, Copernicus GLO-30 data, LiDAR DTMs" in mixed
+            and mixed.endswith(COPERNICUS_NOTICE))
