@@ -47,7 +47,10 @@ def test_committed_manifest_holds_out_whole_files_per_product():
     for product in {e.product for e in entries}:
         rows = [e for e in entries if e.product == product]
         assert any(e.split == "holdout" for e in rows), product
-        assert any(e.split == "train" for e in rows), product
+    # LiDAR is scored only: the one tile whose licence is unquestioned is the harder test,
+    # and the other's licence is unconfirmed (training/CORPUS.md)
+    trained = {e.product for e in entries if e.split == "train"}
+    assert trained == {"SRTM", "Copernicus"}
     for e in entries:
         assert e.licence, e.file
         if e.convert != "copy":  # rebuilt from a mirror: the exact commit must be recorded
