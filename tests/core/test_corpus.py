@@ -239,3 +239,29 @@ def test_model_licence_names_the_data_and_the_copernicus_notice():
     assert mixed.startswith("GPL-2.0-or-later")
     assert ("SRTM data, Copernicus GLO-30 data, LiDAR DTMs" in mixed
             and mixed.endswith(COPERNICUS_NOTICE))
+
+
+def _evaluate_result(rmse: dict[tuple[str, str], float]) -> dict:
+    """A minimal ``training.evaluate --manifest`` result: fastsr's mean scores per product."""
+    per_product: dict = {}
+    for (product, scale), value in rmse.items():
+        block = per_product.setdefault(product, {"files": [], "summary": {}})
+        block["summary"][scale] = {"fastsr": {"rmse": value, "slope_rmse_deg": 2 * value},
+                                   "lanczos": {"rmse": 10.0, "slope_rmse_deg": 20.0}}
+    return {"per_product": per_product}
+
+
+def test_keep_rule_needs_every_product_and_scale_lower():
+    from training.compare import compare, markdown
+
+    bundled = _evaluate_result({("SRTM", "x2"): 6.0, ("SRTM", "x3"): 9.0,
+                                ("Copernicus", "x2"): 6.0})
+    better = _evaluate_result({("SRTM", "x2"): 5.9, ("SRTM", "x3"): 8.9,
+                               ("Copernicus", "x2"): 5.0, ("LiDAR-derived", "x2"): 1.0})
+    result = compare(bundled, better)
+    assert result["keep"] and len(result["rows"]) == 3  # LiDAR is scored by one side only
+    assert "| SRTM | x2 | 6.000 | 5.900 | -1.7 % |" in markdown(result)
+    tie = _evaluate_result({("SRTM", "x2"): 5.9, ("SRTM", "x3"): 9.0, ("Copernicus", "x2"): 5.0})
+    assert not compare(bundled, tie)["keep"]  # equal is not better
+    with pytest.raises(ValueError, match="share no product"):
+        compare(bundled, _evaluate_result({("ASTER/ALOS", "x2"): 1.0}))
