@@ -2,6 +2,9 @@
 the spread of the 8 members predicts the error.
 
     .venv/bin/python benchmarks/bench_ensemble.py [--corpus DIR] [--scales 2 3 4]
+    .venv/bin/python benchmarks/bench_ensemble.py --manifest training/corpus.csv
+
+With --manifest the files are the manifest's held-out rows (every product) in training/corpus/.
 
 For each held-out file of the default model's card and each scale: truth = the file, coarse =
 S x S block mean (written with the truth's CRS and S-times-larger cells), super-resolved by
@@ -59,11 +62,12 @@ def spread_figures(error: np.ndarray, spread: np.ndarray) -> dict:
     }
 
 
-def run(corpus: str, scales: list[int], work: str) -> dict:
+def run(corpus: str, scales: list[int], work: str, files: list[str] | None = None,
+        products: dict[str, str] | None = None) -> dict:
     families, default = models.bundled_families()
-    card = models.bundled_model(default, scales[0])
-    files = card.extra["validation_files"]
-    out = {"model": default, "files": files, "per_file": {}}
+    if files is None:
+        files = models.bundled_model(default, scales[0]).extra["validation_files"]
+    out = {"model": default, "files": files, "products": products or {}, "per_file": {}}
     for name in files:
         truth_full, info = raster.read_array(os.path.join(corpus, name))
         for s in scales:
@@ -107,29 +111,32 @@ def markdown(res: dict, scales: list[int]) -> str:
         f"Machine: {os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), "
         "shared with other jobs, so the seconds are only indicative; the ratio is what counts.",
         "",
-        "| file | S | RMSE plain m | RMSE ensemble m | ensemble / Lanczos | slope RMSE plain ° "
-        "| slope RMSE ensemble ° | time ensemble / plain |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| file | product | S | RMSE plain m | RMSE ensemble m | ensemble / Lanczos "
+        "| slope RMSE plain ° | slope RMSE ensemble ° | time ensemble / plain |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+    product = res.get("products", {})
     for name, per_scale in res["per_file"].items():
         for s in scales:
             e = per_scale[f"x{s}"]
             lines.append(
-                f"| {name} | {s} | {e['plain']['rmse']:.3f} | {e['ensemble']['rmse']:.3f} | "
+                f"| {name} | {product.get(name, 'SRTM')} | {s} | {e['plain']['rmse']:.3f} | "
+                f"{e['ensemble']['rmse']:.3f} | "
                 f"{e['ensemble']['rmse'] / e['lanczos']['rmse']:.3f} | "
                 f"{e['plain']['slope_rmse_deg']:.3f} | {e['ensemble']['slope_rmse_deg']:.3f} | "
                 f"{e['ensemble']['seconds'] / e['plain']['seconds']:.1f}× |")
     lines += ["", "## Does the spread predict the error?", "",
-              "| file | S | Pearson(spread, abs error) | Spearman | abs error ≤ 1 spread | "
-              "≤ 2 spreads | mean spread m | mean abs error m | mean abs error, lowest / "
-              "highest spread decile m |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+              "| file | product | S | Pearson(spread, abs error) | Spearman "
+              "| abs error ≤ 1 spread | ≤ 2 spreads | mean spread m | mean abs error m "
+              "| mean abs error, lowest / highest spread decile m |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, per_scale in res["per_file"].items():
         for s in scales:
             f = per_scale[f"x{s}"]["spread"]
             dec = f["mean_abs_error_by_spread_decile_m"]
             lines.append(
-                f"| {name} | {s} | {f['pearson_spread_abs_error']:.2f} | "
+                f"| {name} | {product.get(name, 'SRTM')} | {s} | "
+                f"{f['pearson_spread_abs_error']:.2f} | "
                 f"{f['spearman_spread_abs_error']:.2f} | {100 * f['share_within_1_spread']:.0f} % "
                 f"| {100 * f['share_within_2_spread']:.0f} % | {f['mean_spread_m']:.2f} | "
                 f"{f['mean_abs_error_m']:.2f} | {dec[0]:.2f} / {dec[-1]:.2f} |")
@@ -140,9 +147,19 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", default=str(DATA_DIR))
     ap.add_argument("--scales", type=int, nargs="+", default=[2, 3, 4])
+    ap.add_argument("--manifest", default=None,
+                    help="score the held-out files of this corpus manifest (all products)")
     args = ap.parse_args(argv)
+    files = products = None
+    if args.manifest is not None:
+        from training.corpus import CORPUS_DIR, read_manifest
+
+        held_out = [e for e in read_manifest(args.manifest) if e.split == "holdout"]
+        files = [e.file for e in held_out]
+        products = {e.file: e.product for e in held_out}
+        args.corpus = str(CORPUS_DIR)
     with tempfile.TemporaryDirectory() as work:
-        res = run(args.corpus, args.scales, work)
+        res = run(args.corpus, args.scales, work, files, products)
     res["load_average"] = os.getloadavg()
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "sr_ensemble.json"), "w") as f:
