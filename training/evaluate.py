@@ -218,6 +218,28 @@ def products_markdown(by_product: dict, checks: dict, methods=("bicubic", "lancz
     return "\n".join(lines)
 
 
+def compact_products_table(by_product: dict, model: str, scales=("x2", "x3", "x4")) -> str:
+    """The README's table: per product, bicubic, Lanczos and the model as "RMSE m / slope
+    RMSE °" per scale (means over the product's held-out files), then the model's ratios."""
+    names = {"bicubic": "bicubic", "lanczos": "Lanczos", model: f"**`{model}`**"}
+    lines = ["| product (held-out files) | method | " + " | ".join(s.replace("x", "×")
+                                                                  for s in scales) + " |",
+             "| --- | --- | " + " | ".join("---" for _ in scales) + " |"]
+    for product, block in by_product.items():
+        summary = block["summary"]
+        label = f"{product} ({len(block['files'])})"
+        for method, name in names.items():
+            cells = [f"{summary[s][method]['rmse']:.2f} / "
+                     f"{summary[s][method]['slope_rmse_deg']:.2f}" for s in scales]
+            lines.append(f"| {label} | {name} | " + " | ".join(cells) + " |")
+            label = ""
+        ratio = {s: {k: summary[s][model][k] / summary[s]["lanczos"][k]
+                     for k in ("rmse", "slope_rmse_deg")} for s in scales}
+        ratios = [f"{ratio[s]['rmse']:.2f} / {ratio[s]['slope_rmse_deg']:.2f}" for s in scales]
+        lines.append(f"| | `{model}` / Lanczos | " + " | ".join(ratios) + " |")
+    return "\n".join(lines)
+
+
 def markdown_table(summary: dict) -> str:
     lines = ["| scale | method | RMSE m | slope RMSE ° | MAE m | PSNR dB | RMSE / Lanczos "
              "| slope / Lanczos |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -346,7 +368,9 @@ def products_report(result: dict, tables: list[str]) -> str:
              "numbers in the JSON beside this file).", ""]
     for family, table in zip(sorted(result["checks"]), tables):
         checks = result["checks"][family]
-        lines += [f"## {family}", "", table, ""]
+        lines += [f"## {family}", "", table, "",
+                  "The same as \"RMSE m / slope RMSE °\" (the README's table):", "",
+                  compact_products_table(result["per_product"], family), ""]
         lines += [f"Products at most {checks['target']:.2f} × Lanczos (RMSE and slope RMSE, "
                   "every scale):"]
         for product, c in checks["products"].items():

@@ -265,3 +265,19 @@ def test_keep_rule_needs_every_product_and_scale_lower():
     assert not compare(bundled, tie)["keep"]  # equal is not better
     with pytest.raises(ValueError, match="share no product"):
         compare(bundled, _evaluate_result({("ASTER/ALOS", "x2"): 1.0}))
+
+
+def test_compact_products_table_shows_means_and_ratios():
+    from training.evaluate import compact_products_table
+
+    def scores(rmse, slope):
+        return {"rmse": rmse, "slope_rmse_deg": slope}
+
+    summary = {"x2": {"bicubic": scores(8.0, 3.0), "lanczos": scores(7.0, 2.5),
+                      "fastsr": scores(5.6, 2.0)}}
+    table = compact_products_table({"Copernicus": {"files": ["a.tif", "b.tif"],
+                                                   "summary": summary}}, "fastsr", ("x2",))
+    rows = table.splitlines()
+    assert rows[2] == "| Copernicus (2) | bicubic | 8.00 / 3.00 |"
+    assert rows[4] == "|  | **`fastsr`** | 5.60 / 2.00 |"
+    assert rows[5] == "| | `fastsr` / Lanczos | 0.80 / 0.80 |"
