@@ -96,8 +96,9 @@ def reproject_points(x, y, src_wkt: str, dst_wkt: str, operation: str = "",
     `operation`: a PROJ pipeline in traditional GIS order, e.g. the one a QGIS transform
     context chose (a datum transformation the user picked), run as written, or backwards when
     `inverse`. Points it cannot transform are retried with PROJ's default operation between
-    the two CRSs, as QGIS falls back. Without it, PROJ's default operation is used. CRSs may be
-    WKT or anything osr's SetFromUserInput reads ("EPSG:32644").
+    the two CRSs, as QGIS falls back; so is every point, with a warning, when PROJ cannot create
+    the operation at all (a grid it needs is not installed). Without it, PROJ's default
+    operation is used. CRSs may be WKT or anything osr's SetFromUserInput reads ("EPSG:32644").
     """
     monitor = monitor or Monitor()
     x = np.asarray(x, dtype=np.float64).ravel()
@@ -106,8 +107,16 @@ def reproject_points(x, y, src_wkt: str, dst_wkt: str, operation: str = "",
         raise DemError("The x and y coordinates do not have the same length.")
     if not operation:
         return _transform(_transformation(src_wkt, dst_wkt), x, y, monitor)
-    tx, ty = _transform(_transformation(src_wkt, dst_wkt, operation, inverse), x, y,
-                        monitor.part(0.0, 0.9))
+    try:
+        chosen = _transformation(src_wkt, dst_wkt, operation, inverse)
+    except DemError as err:
+        if not (src_wkt and dst_wkt):
+            raise
+        monitor.warn(f"{err} PROJ's default transformation between the two CRSs is used "
+                     "instead, as QGIS does when a datum transformation's grid is missing; "
+                     "heights may be off by up to the datum shift.")
+        return _transform(_transformation(src_wkt, dst_wkt), x, y, monitor)
+    tx, ty = _transform(chosen, x, y, monitor.part(0.0, 0.9))
     retry = np.flatnonzero(np.isnan(tx) & np.isfinite(x) & np.isfinite(y))
     if retry.size and src_wkt and dst_wkt:
         tx[retry], ty[retry] = _transform(_transformation(src_wkt, dst_wkt), x[retry],

@@ -118,7 +118,29 @@ def test_same_crs_and_bad_input(osr_mode):
     assert not reproject.same_crs(WGS84, UTM44)
     with pytest.raises(DemError, match="cannot be read"):
         reproject.reproject_points([1.0], [2.0], "not a CRS", UTM44)
-    with pytest.raises(DemError, match="cannot create the operation"):
-        reproject.reproject_points([1.0], [2.0], WGS84, UTM44, operation="+proj=nonsense")
+    with pytest.raises(DemError, match="cannot create the operation"):  # nothing to fall to
+        reproject.reproject_points([1.0], [2.0], "", "", operation="+proj=nonsense")
     with pytest.raises(DemError, match="same length"):
         reproject.reproject_points([1.0, 2.0], [2.0], WGS84, UTM44)
+
+
+def test_an_operation_proj_cannot_create_falls_back_to_the_default_with_a_warning():
+    from core.progress import Monitor
+
+    class Recorder(Monitor):
+        def __init__(self):
+            self.warnings = []
+
+        def warn(self, message):
+            self.warnings.append(message)
+
+    # a datum shift whose grid is not installed: QGIS warns and uses the default operation
+    missing_grid = ("+proj=pipeline +step +proj=axisswap +order=2,1 "
+                    "+step +proj=hgridshift +grids=no_such_grid_installed.gsb")
+    monitor = Recorder()
+    x, y = reproject.reproject_points([81.0, 82.0], [30.0, 31.0], WGS84, UTM44,
+                                      operation=missing_grid, monitor=monitor)
+    dx, dy = reproject.reproject_points([81.0, 82.0], [30.0, 31.0], WGS84, UTM44)
+    np.testing.assert_array_equal(x, dx)
+    np.testing.assert_array_equal(y, dy)
+    assert len(monitor.warnings) == 1 and "default transformation" in monitor.warnings[0]
