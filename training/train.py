@@ -265,6 +265,31 @@ def load_parent(paths: list[Path]) -> dict:
     return {**ckpt, "stage": stage}
 
 
+def deepens(parent: dict, family: str, config: dict) -> bool:
+    """Whether `config` is the parent's FastSR with more residual blocks, all else equal."""
+    if parent["family"] != "fastsr" or family != "fastsr":
+        return False
+    mine, theirs = dict(config), dict(parent["config"])
+    more = mine.pop("blocks", None), theirs.pop("blocks", None)
+    return None not in more and more[0] > more[1] and mine == theirs
+
+
+def load_deepened(model: torch.nn.Module, parent_state: dict) -> None:
+    """The parent's weights into a FastSR with more blocks: blocks beyond the parent's are
+    appended before the body tail with their last conv zeroed, so each adds nothing (EDSR
+    blocks are x + conv2(relu(conv1(x)))) until training moves it (Net2Net-style growth)."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in parent_state]
+    if any(not k.startswith("body.") for k in missing):
+        raise SystemExit(f"--init lacks weights outside the new blocks: {missing}")
+    with torch.no_grad():
+        for name in missing:
+            if ".conv2." in name:
+                own[name].zero_()
+    own.update(parent_state)
+    model.load_state_dict(own)
+
+
 def model_from_checkpoint(ckpt: dict) -> torch.nn.Module:
     model = networks.build(ckpt["family"], **ckpt["config"])
     model.load_state_dict(ckpt["model"])
@@ -290,10 +315,17 @@ def train(args: argparse.Namespace, train_dems: list[Dem], val_dems: list[Dem],
              "inherited_train_files": []}
     if args.init is not None:
         parent = load_parent(args.init)
-        if parent["family"] != args.model or parent["config"] != model_config(args):
+        if parent["family"] == args.model and parent["config"] == model_config(args):
+            model.load_state_dict(parent["model"])
+        elif deepens(parent, args.model, model_config(args)):
+            load_deepened(model, parent["model"])
+            log(f"deepened from {parent['config']['blocks']} to {model.blocks} residual "
+                "blocks; the new ones start as the identity, so the network starts as the "
+                "parent")
+        else:
             raise SystemExit(f"--init holds a {parent['family']} {parent['config']}, not the "
-                             f"{args.model} {model_config(args)} asked for")
-        model.load_state_dict(parent["model"])
+                             f"{args.model} {model_config(args)} asked for (a fastsr can only "
+                             "be given more --blocks)")
         state["init_from"] = parent["stage"]
         state["inherited_train_files"] = parent["train_files"]
         log(f"initialised from {', '.join(map(str, args.init))}")

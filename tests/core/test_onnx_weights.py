@@ -122,3 +122,24 @@ def test_product_shares_on_the_command_line(tmp_path):
         parse_args(["--model", "fastsr", "--steps", "1", "--out", str(tmp_path),
                     "--product-shares", "SRTM=1"])
 
+
+
+def test_deepened_fastsr_starts_as_the_bundled_one(tmp_path):
+    from training.onnx_weights import fastsr_from_onnx
+    from training.train import parse_args, train
+
+    args = parse_args(["--model", "fastsr", "--channels", "32", "--blocks", "10", "--steps",
+                       "1", "--epoch-steps", "100", "--batch", "2", "--patch", "48", "--lr",
+                       "1e-12", "--threads", "1", "--out", str(tmp_path / "run"),
+                       "--init", *map(str, FASTSR)])
+    logs: list[str] = []
+    ckpt = train(args, [_rough_dem("a.tif")], [], logs.append)
+    assert any("deepened from 8 to 10" in line for line in logs)
+    from training.train import model_from_checkpoint
+
+    deeper, bundled = model_from_checkpoint(ckpt), fastsr_from_onnx(FASTSR)
+    assert deeper.blocks == 10
+    x = torch.from_numpy(np.random.default_rng(0).normal(size=(1, 1, 20, 17)).astype("float32"))
+    with torch.no_grad():
+        for scale in (2, 3, 4):
+            torch.testing.assert_close(deeper(x, scale), bundled(x, scale), atol=1e-5, rtol=0)
