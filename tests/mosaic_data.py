@@ -1,4 +1,5 @@
 """Tiles cut from a real DEM and in-process reference results, for the large-area tests."""
+import json
 import os
 
 import numpy as np
@@ -120,3 +121,24 @@ class StopAfterChunks:
                 return self.done >= count
 
         return Stop()
+
+
+def job_manifest(output: str) -> dict:
+    """The resume manifest of the job writing `output`, as the JSON on disk holds it."""
+    from core import mosaic
+
+    with open(os.path.join(mosaic.job_folder(output), mosaic.MANIFEST)) as f:
+        return json.load(f)
+
+
+def cancelled_run(algorithm: str, source, output: str, stop_after: int, **kwargs) -> dict:
+    """Run a job, cancel it once `stop_after` chunks are done, and return its manifest."""
+    import pytest
+
+    from core import mosaic
+    from core.errors import Cancelled
+
+    with pytest.raises(Cancelled):
+        mosaic.run_job(algorithm, source, output, {}, monitor=StopAfterChunks(stop_after),
+                       **kwargs)
+    return job_manifest(output)

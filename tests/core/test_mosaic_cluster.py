@@ -2,7 +2,6 @@
 DEM gives the in-process result of the uncut DEM for every raster algorithm and two chunk sizes;
 a killed worker is replaced and the job still finishes with the same result; an interrupted job
 resumes with only its missing chunks; a worker that cannot run the job is named."""
-import json
 import os
 import re
 import signal
@@ -15,15 +14,16 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from core import cluster, mosaic  # noqa: E402
-from core.errors import Cancelled, DemError  # noqa: E402
+from core.errors import DemError  # noqa: E402
 from core.progress import RecordingMonitor  # noqa: E402
 from core.raster import read_info  # noqa: E402
 from tests.mosaic_data import (  # noqa: E402
     JACKSBORO,
     OPTIONS,
-    StopAfterChunks,
     assert_same,
+    cancelled_run,
     cut_tiles,
+    job_manifest,
     reference,
 )
 
@@ -101,12 +101,9 @@ def test_interrupted_job_resumes_with_only_the_missing_chunks(engine, data, tmp_
     out = str(tmp_path / "lf.tif")
     stop_after = 5
 
-    with pytest.raises(Cancelled):
-        mosaic.run_job("landforms", data["tiles"], out, {}, engine=engine, chunk_size=64,
-                       monitor=StopAfterChunks(stop_after))
+    records = cancelled_run("landforms", data["tiles"], out, stop_after, engine=engine,
+                            chunk_size=64)["chunks"]
     assert not os.path.exists(out)
-    with open(os.path.join(mosaic.job_folder(out), mosaic.MANIFEST)) as f:
-        records = json.load(f)["chunks"]
     first = {r["name"] for r in records if r["state"] == "done"}
     assert all(r.get("moments") for r in records)  # the statistics pass was complete
     assert stop_after <= len(first) < len(records)
@@ -141,8 +138,7 @@ def test_failing_chunk_names_itself_its_bounds_and_the_worker(engine, data, tmp_
     assert "run the same command again" in text
     assert not os.path.exists(out)
     folder = mosaic.job_folder(out)
-    with open(os.path.join(folder, mosaic.MANIFEST)) as f:
-        done = [r["name"] for r in json.load(f)["chunks"] if r["state"] == "done"]
+    done = [r["name"] for r in job_manifest(out)["chunks"] if r["state"] == "done"]
     assert done  # the chunks away from the broken tile are kept for a resume
     assert all(os.path.exists(os.path.join(folder, n + ".tif")) for n in done)
 
