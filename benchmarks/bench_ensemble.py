@@ -62,12 +62,16 @@ def spread_figures(error: np.ndarray, spread: np.ndarray) -> dict:
     }
 
 
-def run(corpus: str, scales: list[int], work: str, files: list[str] | None = None,
+def run(corpus: str, scales: list[int], work: str,
         products: dict[str, str] | None = None) -> dict:
+    """Every file of `products` (file name -> product), by default the default model's own
+    held-out files, all SRTM."""
     families, default = models.bundled_families()
-    if files is None:
-        files = models.bundled_model(default, scales[0]).extra["validation_files"]
-    out = {"model": default, "files": files, "products": products or {}, "per_file": {}}
+    if products is None:
+        card = models.bundled_model(default, scales[0])
+        products = {name: "SRTM" for name in card.extra["validation_files"]}
+    files = list(products)
+    out = {"model": default, "files": files, "products": products, "per_file": {}}
     for name in files:
         truth_full, info = raster.read_array(os.path.join(corpus, name))
         for s in scales:
@@ -115,12 +119,12 @@ def markdown(res: dict, scales: list[int]) -> str:
         "| slope RMSE plain ° | slope RMSE ensemble ° | time ensemble / plain |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    product = res.get("products", {})
+    product = res["products"]
     for name, per_scale in res["per_file"].items():
         for s in scales:
             e = per_scale[f"x{s}"]
             lines.append(
-                f"| {name} | {product.get(name, 'SRTM')} | {s} | {e['plain']['rmse']:.3f} | "
+                f"| {name} | {product[name]} | {s} | {e['plain']['rmse']:.3f} | "
                 f"{e['ensemble']['rmse']:.3f} | "
                 f"{e['ensemble']['rmse'] / e['lanczos']['rmse']:.3f} | "
                 f"{e['plain']['slope_rmse_deg']:.3f} | {e['ensemble']['slope_rmse_deg']:.3f} | "
@@ -135,7 +139,7 @@ def markdown(res: dict, scales: list[int]) -> str:
             f = per_scale[f"x{s}"]["spread"]
             dec = f["mean_abs_error_by_spread_decile_m"]
             lines.append(
-                f"| {name} | {product.get(name, 'SRTM')} | {s} | "
+                f"| {name} | {product[name]} | {s} | "
                 f"{f['pearson_spread_abs_error']:.2f} | "
                 f"{f['spearman_spread_abs_error']:.2f} | {100 * f['share_within_1_spread']:.0f} % "
                 f"| {100 * f['share_within_2_spread']:.0f} % | {f['mean_spread_m']:.2f} | "
@@ -150,16 +154,15 @@ def main(argv=None) -> None:
     ap.add_argument("--manifest", default=None,
                     help="score the held-out files of this corpus manifest (all products)")
     args = ap.parse_args(argv)
-    files = products = None
+    products = None
     if args.manifest is not None:
         from training.corpus import CORPUS_DIR, read_manifest
 
-        held_out = [e for e in read_manifest(args.manifest) if e.split == "holdout"]
-        files = [e.file for e in held_out]
-        products = {e.file: e.product for e in held_out}
+        products = {e.file: e.product for e in read_manifest(args.manifest)
+                    if e.split == "holdout"}
         args.corpus = str(CORPUS_DIR)
     with tempfile.TemporaryDirectory() as work:
-        res = run(args.corpus, args.scales, work, files, products)
+        res = run(args.corpus, args.scales, work, products)
     res["load_average"] = os.getloadavg()
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "sr_ensemble.json"), "w") as f:
