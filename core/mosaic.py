@@ -120,6 +120,40 @@ def list_tiles(source) -> list[str] | None:
     return None
 
 
+# Sidecars that GDAL lists with a raster but that do not change its full-resolution cells; QGIS
+# writes statistics into .aux.xml when a layer is shown, which must not void a recorded job.
+_UNSTAMPED_SUFFIXES = (".aux.xml", ".ovr")
+
+
+def input_stamps(read_source: str) -> dict[str, list[int]]:
+    """Size and modification time (ns) of every file GDAL reads for `read_source` (a raster, a
+    VRT and its sources, or the mosaic of a job's tiles), so that a resumed job notices a tile
+    edited, replaced, added or removed since its first chunks were computed."""
+    ds = gdal.Open(read_source)
+    files = (ds.GetFileList() if ds is not None else None) or [read_source]
+    stamps = {}
+    for name in files:
+        if name.lower().endswith(_UNSTAMPED_SUFFIXES):
+            continue
+        try:
+            st = os.stat(name)
+        except OSError:  # /vsimem/, /vsicurl/ …: nothing on this disk to compare
+            continue
+        stamps[os.path.abspath(name)] = [st.st_size, st.st_mtime_ns]
+    return stamps
+
+
+def describe_input_changes(old: dict | None, new: dict) -> list[str]:
+    """The files that differ between two input_stamps() results, in words."""
+    if old is None:
+        return ["input files: not recorded by the version that started the job"]
+    changed = [f"{os.path.basename(p)} changed" for p in sorted(set(old) & set(new))
+               if old[p] != new[p]]
+    added = [f"{os.path.basename(p)} added" for p in sorted(set(new) - set(old))]
+    removed = [f"{os.path.basename(p)} removed" for p in sorted(set(old) - set(new))]
+    return changed + added + removed
+
+
 def _fill_nodata(data_type: str) -> float:
     """Nodata for the gaps of a mosaic whose tiles declare none: NaN for floats, SRTM's −32768
     for Int16, the type's far end otherwise."""
@@ -673,7 +707,9 @@ class Manifest:
             old, new = recorded.get(key), signature.get(key)
             if old == new:
                 continue
-            if isinstance(old, dict) and isinstance(new, dict):
+            if key == "input_files":
+                out.extend(describe_input_changes(old, new))
+            elif isinstance(old, dict) and isinstance(new, dict):
                 for sub in sorted(set(old) | set(new)):
                     if old.get(sub) != new.get(sub):
                         out.append(f"{key}.{sub}: {_short(old.get(sub))} → {_short(new.get(sub))}")
@@ -768,7 +804,7 @@ class ChunkFailed(Exception):
 
 
 def _signature(algorithm: str, source, params: dict, info: RasterInfo, chunk_size: int,
-               kernel: Kernel, output: str, blob: ModelBlob | None) -> dict:
+               kernel: Kernel, output: str, blob: ModelBlob | None, stamps: dict) -> dict:
     """What must not change between a run and its resumption."""
     if isinstance(source, (list, tuple)):
         source = [os.path.abspath(str(p)) for p in source]
@@ -777,6 +813,7 @@ def _signature(algorithm: str, source, params: dict, info: RasterInfo, chunk_siz
     return {
         "algorithm": algorithm,
         "input": source,
+        "input_files": stamps,
         "parameters": {k: v for k, v in params.items()},
         "model_sha256": blob.sha256 if blob is not None else None,
         "output": os.path.abspath(output),
@@ -888,6 +925,7 @@ def run_job(algorithm: str, source, output: str, options: dict | None = None, *,
         kernel, blob = build_kernel(algorithm, params, info, chunk_size, monitor)
         chunks = plan_chunks(info, chunk_size)
         empty = empty_by_coverage(read_source, chunks)
+        stamps = input_stamps(read_source)
     finally:
         if bound_xml is not None:
             gdal.Unlink(probe)
@@ -896,20 +934,21 @@ def run_job(algorithm: str, source, output: str, options: dict | None = None, *,
     out_info = replace(info.scaled(kernel.scale), band_count=1, data_type=kernel.data_type)
     out_info = replace(out_info, nodata=kernel.nodata if kernel.nodata is not None
                        else default_nodata(info, kernel.data_type))
-    signature = _signature(algorithm, source, params, info, chunk_size, kernel, output, blob)
+    signature = _signature(algorithm, source, params, info, chunk_size, kernel, output, blob,
+                           stamps)
 
     manifest = Manifest.load(manifest_path)
     if manifest is not None:
         diff = manifest.differences(signature)
         if diff and not overwrite:
             raise DemError(
-                f"The job folder '{folder}' records a job with other parameters ("
+                f"The job folder '{folder}' records a job with other parameters or input ("
                 + "; ".join(diff[:6]) + (" …" if len(diff) > 6 else "")
-                + "). Rerun with the same parameters to resume it, or ask to overwrite "
+                + "). Rerun with the same parameters and input to resume it, or ask to overwrite "
                 "(--overwrite) to start over."
             )
         if diff:
-            monitor.info(f"Parameters changed; discarding the recorded job in '{folder}'.")
+            monitor.info(f"Parameters or input changed; discarding the recorded job in '{folder}'.")
             shutil.rmtree(folder)
             manifest = None
     if manifest is None and os.path.exists(output) and not overwrite:

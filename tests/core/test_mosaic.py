@@ -131,6 +131,58 @@ def test_manifest_records_the_job_and_refuses_other_parameters(tiles, tmp_path):
     assert_same("landforms", out, ref)
 
 
+def _rewrite_tile(path: str, offset: float) -> None:
+    """Edit a tile in place (what re-running a correction over one tile does): same grid, cells
+    raised by `offset`, a later modification time."""
+    ds = gdal.Open(path, gdal.GA_Update)
+    band = ds.GetRasterBand(1)
+    band.WriteArray(band.ReadAsArray() + offset)
+    ds = None
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+
+
+def test_resume_refuses_a_tile_edited_added_or_removed_since_the_job_started(tmp_path):
+    folder = tmp_path / "tiles"
+    paths = cut_tiles(JACKSBORO, str(folder), skip={(3, 3)})
+    out = str(tmp_path / "att.tif")
+    manifest = cancelled_run("attraction", str(folder), out, 3, chunk_size=100)
+    assert sorted(manifest["job"]["input_files"]) == sorted(paths)
+    _rewrite_tile(paths[5], 100.0)
+    cut_tiles(JACKSBORO, str(tmp_path / "all"))
+    os.rename(tmp_path / "all" / "tile_3_3.tif", folder / "tile_3_3.tif")
+    os.remove(paths[0])
+    with pytest.raises(DemError, match=r"tile_1_1\.tif changed; tile_3_3\.tif added; "
+                                       r"tile_0_0\.tif removed.*overwrite"):
+        mosaic.run_job("attraction", str(folder), out, {}, chunk_size=100)
+    # Started over, the result is the edited mosaic's, not a blend of old and new chunks.
+    result = mosaic.run_job("attraction", str(folder), out, {}, chunk_size=100, overwrite=True)
+    assert len(result.computed) == len(manifest["chunks"]) - result.chunks_empty
+    edited = tmp_path / "edited.vrt"
+    edited.write_text(mosaic.bind_tiles(mosaic.list_tiles(str(folder))))
+    ref = reference("attraction", str(edited), str(tmp_path / "ref.tif"))
+    assert_same("attraction", out, ref)
+
+
+def test_resume_ignores_statistics_sidecars_and_sees_a_vrt_source_edited(tmp_path):
+    folder = tmp_path / "tiles"
+    paths = cut_tiles(JACKSBORO, str(folder))
+    vrt = str(tmp_path / "mosaic.vrt")
+    gdal.BuildVRT(vrt, paths)
+    out = str(tmp_path / "att.tif")
+    manifest = cancelled_run("attraction", vrt, out, 3, chunk_size=100)
+    assert set(manifest["job"]["input_files"]) == {vrt, *paths}
+    # QGIS writes band statistics beside a layer it shows; that must not void the job.
+    for path in paths:
+        ds = gdal.Open(path)
+        ds.GetRasterBand(1).ComputeStatistics(False)
+        ds = None
+    assert os.path.exists(paths[0] + ".aux.xml")
+    _rewrite_tile(paths[2], -5.0)
+    with pytest.raises(DemError, match=r"input \(tile_0_2\.tif changed\)"):
+        mosaic.run_job("attraction", vrt, out, {}, chunk_size=100)
+
+
 def test_in_process_resume_and_class_table(tiles, tmp_path):
     from core import landforms
 
