@@ -70,7 +70,7 @@ def _workers_core():
 
 
 def run_chunked(algorithm: str, source: str, output: str, options: dict, engine_spec: str,
-                monitor):
+                monitor, spread_output: str | None = None):
     """core.mosaic.run_job on the engine ENGINE names; errors become the plugin's own."""
     core = _workers_core()
     try:
@@ -78,7 +78,8 @@ def run_chunked(algorithm: str, source: str, output: str, options: dict, engine_
         try:
             # QGIS overwrites outputs; a recorded job with the same parameters is resumed.
             return core.mosaic.run_job(algorithm, source, output, options, engine=engine,
-                                       overwrite=True, monitor=monitor)
+                                       overwrite=True, monitor=monitor,
+                                       spread_output=spread_output)
         finally:
             engine.close()
     except core.errors.DemError as err:

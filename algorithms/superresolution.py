@@ -10,7 +10,6 @@ from qgis.core import (
 )
 
 from ..core import inference
-from ..core.errors import DemError
 from ..core.models import bundled_families
 from .base import DemAlgorithm
 from .engine import ENGINE_HELP, add_engine_parameter, engine_of, run_chunked
@@ -116,14 +115,11 @@ class SuperResolutionAlgorithm(DemAlgorithm):
         spread = self.parameterAsOutputLayer(parameters, "OUTPUT_SPREAD", context) or None
         engine = engine_of(self, parameters, context)
         if engine:
-            if spread:
-                raise DemError("OUTPUT_SPREAD is not written by a distributed run (ENGINE); "
-                               "leave ENGINE empty for it.")
             job = run_chunked("superresolution", path, output, {
                 "scale": scale, "model": None if model == NO_MODEL else model,
                 "model_file": model_file, "device": device, "tile_size": tile,
                 "ensemble": self.parameterAsBoolean(parameters, "ENSEMBLE", context)},
-                engine, monitor)
+                engine, monitor, spread_output=spread)
             self.style_on_load(context, output, DemStyler())
             return {"OUTPUT": output, "OUTPUT_SPREAD": spread,
                     "DEVICE_USED": ", ".join(job.stats["providers"])}

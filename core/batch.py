@@ -146,6 +146,9 @@ def _algorithm_options(parser, algorithm: str) -> None:
         _option(parser, "ensemble", action=argparse.BooleanOptionalAction,
                 default=d["ensemble"], help="self-ensemble over 8 rotations and flips, 8× the "
                 "work (default %(default)s)")
+        _option(parser, "output_spread", default=None, metavar="PATH",
+                help="also write the standard deviation of the 8 ensemble results (m) to this "
+                ".tif or .vrt (implies --ensemble); a spread, not a calibrated uncertainty")
     elif algorithm == "attraction":
         _option(parser, "scale", type=int, default=d["scale"],
                 help="sub-pixels per cell side, ≥ 2 (default %(default)s)")
@@ -250,12 +253,13 @@ def main(argv: list[str] | None = None) -> int:
     options = {k: getattr(args, k) for k in mosaic.DEFAULTS[args.algorithm]}
     engine = None
     try:
-        mosaic.check_paths(args.input, args.output, args.cog)
+        spread = getattr(args, "output_spread", None)
+        mosaic.check_paths(args.input, args.output, args.cog, spread)
         engine = _engine(args, monitor)
         result = mosaic.run_job(
             args.algorithm, args.input, args.output, options, engine=engine,
             chunk_size=args.chunk_size, cog=args.cog, keep_chunks=args.keep_chunks,
-            overwrite=args.overwrite, monitor=monitor)
+            overwrite=args.overwrite, monitor=monitor, spread_output=spread)
     except DemError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -309,6 +309,9 @@ class Kernel:
     scale: int  # output cells per input cell side
     data_type = "Float32"
     nodata: float | None = None  # None: the input's (core.raster.default_nodata)
+    # Names of further rasters a chunk yields beside its result (same grid, type and nodata);
+    # pieces() then yields a tuple of arrays, the result first.
+    extras: tuple[str, ...] = ()
 
     @property
     def halo(self) -> int:
@@ -325,7 +328,8 @@ class Kernel:
     def pieces(self, padded: np.ndarray, chunk: Chunk, moments: list[tpi.Moments] | None,
                model: ModelBlob | None, threads: int, summary: dict,
                ) -> Iterator[tuple[int, int, np.ndarray]]:
-        """(row, column, values) of the chunk's output, in output cells from its corner."""
+        """(row, column, values) of the chunk's output, in output cells from its corner; values
+        is a tuple (result, *extras) when the kernel has extras."""
         raise NotImplementedError
 
 
@@ -439,15 +443,21 @@ class SuperresolutionKernel(Kernel):
     device: str
     info: RasterInfo  # the whole raster: normalisation and tile shape as in-process
     ensemble: bool = False
+    spread: bool = False  # also the sd of the 8 ensemble members (implies ensemble)
     algorithm = "superresolution"
 
     @property
     def halo(self) -> int:
         return self.plan.halo
 
+    @property
+    def extras(self) -> tuple[str, ...]:
+        return ("spread",) if self.spread else ()
+
     def pieces(self, padded, chunk, moments, model, threads, summary):
         session = cached_session(self.card, model, self.device, threads)
-        runner = inference.TileRunner(session, self.scale, self.plan, self.info, self.ensemble)
+        runner = inference.TileRunner(session, self.scale, self.plan, self.info, self.ensemble,
+                                      spread=self.spread)
         halo = self.plan.halo
         for block, sub in _sub_windows(padded, chunk, halo, self.plan.tile, halo):
             yield block.row * self.scale, block.col * self.scale, runner(sub, block)
@@ -471,9 +481,11 @@ def normalise_options(algorithm: str, options: dict | None) -> dict:
 
 
 def build_kernel(algorithm: str, params: dict, info: RasterInfo, chunk_size: int = DEFAULT_CHUNK,
-                 monitor: Monitor | None = None) -> tuple[Kernel, ModelBlob | None]:
+                 monitor: Monitor | None = None, spread: bool = False,
+                 ) -> tuple[Kernel, ModelBlob | None]:
     """The chunk kernel of an algorithm for this raster, with every check the in-process path
-    makes; plus the model to ship to workers (super-resolution)."""
+    makes; plus the model to ship to workers (super-resolution). `spread`: super-resolution
+    also yields the ensemble spread."""
     monitor = monitor or Monitor()
     if algorithm == "tpi":
         nb = tpi.neighbourhood(params["shape"], float(params["radius"]),
@@ -516,7 +528,7 @@ def build_kernel(algorithm: str, params: dict, info: RasterInfo, chunk_size: int
         raise DemError(f"Unknown device '{device}'; choose from {', '.join(inference.DEVICES)}.")
     card = inference.load_card(scale, params["model"], params["model_file"])
     provider = inference.CUDA if device == "cuda" else inference.CPU
-    ensemble = bool(params["ensemble"])
+    ensemble = bool(params["ensemble"]) or spread
     passes = len(inference.DIHEDRAL) if ensemble else 1
     plan = inference.plan_tiles(card, scale, info, provider, int(params["tile_size"]), passes)
     # Tiles cut each chunk evenly: a chunk of 2048 with tiles of 1300 would run a second, mostly
@@ -527,7 +539,7 @@ def build_kernel(algorithm: str, params: dict, info: RasterInfo, chunk_size: int
         f"Model {os.path.basename(card.path)}: {card.describe()}; x{scale}, tiles of "
         f"{plan.tile} × {plan.tile} input cells, {plan.halo}-cell halo."
     )
-    return (SuperresolutionKernel(card, scale, plan, device, info, ensemble),
+    return (SuperresolutionKernel(card, scale, plan, device, info, ensemble, spread),
             ModelBlob.read(card.path))
 
 
@@ -605,8 +617,9 @@ def chunk_moments(job: Job, chunk: Chunk, threads: int = 0) -> dict:
     return {"moments": moments, "empty": False, "seconds": time.perf_counter() - t0}
 
 
-def chunk_path(job: Job, chunk: Chunk) -> str:
-    return os.path.join(job.folder, chunk.name + ".tif")
+def chunk_path(job: Job, chunk: Chunk, extra: str = "") -> str:
+    """The chunk's result file, or with `extra` that of one of the kernel's extras."""
+    return os.path.join(job.folder, chunk.name + (f".{extra}" if extra else "") + ".tif")
 
 
 def chunk_info(job: Job, chunk: Chunk) -> RasterInfo:
@@ -634,11 +647,15 @@ def compute_chunk(job: Job, chunk: Chunk, moments: list[dict] | None = None,
     info = chunk_info(job, chunk)
     # `threads` (0 = every core) bounds the libraries' own threads: a worker process per core
     # must not start a thread per core each.
-    with GeoTiffWriter(chunk_path(job, chunk), info, kernel.data_type, info.nodata,
-                       compress_threads=threads) as writer, tpi.fft_threads(threads):
+    with contextlib.ExitStack() as stack:
+        writers = [stack.enter_context(GeoTiffWriter(
+            chunk_path(job, chunk, extra), info, kernel.data_type, info.nodata,
+            compress_threads=threads)) for extra in ("", *kernel.extras)]
+        stack.enter_context(tpi.fft_threads(threads))
         for row, col, values in kernel.pieces(padded, chunk, merged, model, threads, summary):
-            writer.write(values, row, col)
-            writer.flush()
+            for writer, band in zip(writers, values if kernel.extras else (values,)):
+                writer.write(band, row, col)
+                writer.flush()
     summary.update(empty=False, seconds=time.perf_counter() - t0,
                    cells=info.width * info.height)
     return summary
@@ -804,7 +821,8 @@ class ChunkFailed(Exception):
 
 
 def _signature(algorithm: str, source, params: dict, info: RasterInfo, chunk_size: int,
-               kernel: Kernel, output: str, blob: ModelBlob | None, stamps: dict) -> dict:
+               kernel: Kernel, output: str, blob: ModelBlob | None, stamps: dict,
+               spread_output: str | None) -> dict:
     """What must not change between a run and its resumption."""
     if isinstance(source, (list, tuple)):
         source = [os.path.abspath(str(p)) for p in source]
@@ -817,6 +835,7 @@ def _signature(algorithm: str, source, params: dict, info: RasterInfo, chunk_siz
         "parameters": {k: v for k, v in params.items()},
         "model_sha256": blob.sha256 if blob is not None else None,
         "output": os.path.abspath(output),
+        "spread_output": spread_output,
         "grid": {"width": info.width, "height": info.height,
                  "geotransform": list(info.geotransform), "crs_wkt": info.crs_wkt,
                  "nodata": info.nodata, "data_type": info.data_type,
@@ -865,10 +884,10 @@ def check_free_space(folder: str, out_info: RasterInfo, cells: int, single_file:
         )
 
 
-def _output_kind(output: str, cog: bool) -> str:
+def _output_kind(output: str, cog: bool, what: str = "OUTPUT") -> str:
     ext = os.path.splitext(output)[1].lower()
     if ext not in OUTPUT_EXTENSIONS:
-        raise DemError(f"OUTPUT must end in {', '.join(OUTPUT_EXTENSIONS)}, not '{ext or output}'.")
+        raise DemError(f"{what} must end in {', '.join(OUTPUT_EXTENSIONS)}, not '{ext or output}'.")
     if ext == ".vrt":
         if cog:
             raise DemError("A Cloud-Optimized GeoTIFF output must end in .tif, not .vrt.")
@@ -876,10 +895,15 @@ def _output_kind(output: str, cog: bool) -> str:
     return "cog" if cog else "gtiff"
 
 
-def check_paths(source, output: str, cog: bool = False) -> str:
-    """The quick checks of a job's input and output, before any cluster is started; returns the
+def check_paths(source, output: str, cog: bool = False, spread_output: str | None = None) -> str:
+    """The quick checks of a job's input and outputs, before any cluster is started; returns the
     output kind (vrt, gtiff or cog)."""
     kind = _output_kind(output, cog)
+    if spread_output:
+        _output_kind(spread_output, cog, "The spread output")
+        if os.path.abspath(spread_output) == os.path.abspath(output):
+            raise DemError("The spread output must be another file than OUTPUT.")
+        check_writable(os.path.abspath(spread_output))
     if not isinstance(source, (list, tuple)) and not str(source).startswith("/vsi") \
             and not os.path.exists(str(source)):
         raise DemError(f"The input '{source}' does not exist.")
@@ -890,21 +914,30 @@ def check_paths(source, output: str, cog: bool = False) -> str:
 def run_job(algorithm: str, source, output: str, options: dict | None = None, *,
             engine=None, chunk_size: int = DEFAULT_CHUNK, cog: bool = False,
             keep_chunks: bool = False, overwrite: bool = False,
-            monitor: Monitor | None = None) -> JobResult:
+            monitor: Monitor | None = None, spread_output: str | None = None) -> JobResult:
     """Run one algorithm over a raster, VRT, folder or list of tiles, chunk by chunk.
 
     `engine`: None or an InProcessEngine (this process), or a core.cluster.DaskEngine. OUTPUT
     `.vrt`: the chunks stay in the job folder and the VRT binds them. `.tif`: a tiled DEFLATE
     GeoTIFF (COG with `cog`) is made from them and the job folder removed (unless
-    `keep_chunks`). A recorded job with the same parameters is resumed; one with other
-    parameters, or an existing output, is refused unless `overwrite`.
+    `keep_chunks` or another output is a VRT). `spread_output` (super-resolution): also the
+    self-ensemble's spread (implies the ensemble), .tif or .vrt likewise. A recorded job with
+    the same parameters is resumed; one with other parameters, or an existing output, is
+    refused unless `overwrite`.
     """
     monitor = monitor or Monitor()
     engine = engine or InProcessEngine()
     t_start = time.perf_counter()
     params = normalise_options(algorithm, options)
-    kind = check_paths(source, output, cog)
+    if spread_output and algorithm != "superresolution":
+        raise DemError(f"{algorithm} has no spread output; only superresolution writes one.")
+    kind = check_paths(source, output, cog, spread_output)
     output = os.path.abspath(output)
+    # Every raster the job writes, by the kernel extra it comes from ("" = the result).
+    outputs = {"": (output, kind)}
+    if spread_output:
+        spread_output = os.path.abspath(spread_output)
+        outputs["spread"] = (spread_output, _output_kind(spread_output, cog))
     folder = job_folder(output)
     manifest_path = os.path.join(folder, MANIFEST)
 
@@ -922,7 +955,8 @@ def run_job(algorithm: str, source, output: str, options: dict | None = None, *,
         info = read_info(read_source)
         if info.band_count > 1:
             monitor.info(f"The input has {info.band_count} bands; band 1 is used.")
-        kernel, blob = build_kernel(algorithm, params, info, chunk_size, monitor)
+        kernel, blob = build_kernel(algorithm, params, info, chunk_size, monitor,
+                                    spread=bool(spread_output))
         chunks = plan_chunks(info, chunk_size)
         empty = empty_by_coverage(read_source, chunks)
         stamps = input_stamps(read_source)
@@ -935,7 +969,7 @@ def run_job(algorithm: str, source, output: str, options: dict | None = None, *,
     out_info = replace(out_info, nodata=kernel.nodata if kernel.nodata is not None
                        else default_nodata(info, kernel.data_type))
     signature = _signature(algorithm, source, params, info, chunk_size, kernel, output, blob,
-                           stamps)
+                           stamps, spread_output)
 
     manifest = Manifest.load(manifest_path)
     if manifest is not None:
@@ -951,15 +985,18 @@ def run_job(algorithm: str, source, output: str, options: dict | None = None, *,
             monitor.info(f"Parameters or input changed; discarding the recorded job in '{folder}'.")
             shutil.rmtree(folder)
             manifest = None
-    if manifest is None and os.path.exists(output) and not overwrite:
-        raise DemError(f"The output '{output}' already exists; ask to overwrite (--overwrite) "
-                       "to replace it.")
+    finals = [path for path, _ in outputs.values()]
+    existing = [path for path in finals if os.path.exists(path)]
+    if manifest is None and existing and not overwrite:
+        raise DemError(f"The output '{existing[0]}' already exists; ask to overwrite "
+                       "(--overwrite) to replace it.")
     if manifest is not None and manifest.data["final"]["state"] == "done" \
-            and os.path.exists(output):
+            and len(existing) == len(finals):
         monitor.info(f"'{output}' is complete (recorded in {manifest_path}); nothing to do.")
         return _result(manifest, output, out_info, folder, [], [], t_start, kernel)
     cells = sum(c.height * c.width for c in chunks if c.index not in empty) * kernel.scale ** 2
-    check_free_space(os.path.dirname(output), out_info, cells, kind != "vrt")
+    single_files = [k for _, k in outputs.values() if k != "vrt"]
+    check_free_space(os.path.dirname(output), out_info, cells * len(outputs), bool(single_files))
 
     # Everything that can be checked here has been: now the workers, then the work.
     source_path = os.path.join(folder, BOUND_INPUT) if bound_xml is not None else read_source
@@ -991,20 +1028,28 @@ def run_job(algorithm: str, source, output: str, options: dict | None = None, *,
                               reduced)
             monitor.check()
         _map(job, chunks, records, moments, model, engine, manifest, monitor.part(
-            0.4 if kernel.needs_moments else 0.0, 0.95 if kind != "vrt" else 1.0), computed)
+            0.4 if kernel.needs_moments else 0.0, 0.95 if single_files else 1.0), computed)
     finally:
         manifest.save()
     if not any(r["state"] == "done" for r in records):
         raise DemError(NO_VALID_CELL)
 
-    vrt = output if kind == "vrt" else os.path.join(folder, "chunks.vrt")
-    write_chunk_vrt(vrt, job, chunks, records)
-    if kind != "vrt":
-        translate(vrt, output, out_info.data_type, kind == "cog", monitor.part(0.95, 1.0))
-    manifest.data["final"] = {"state": "done", "output": output, "format": kind}
+    step = 0.05 / max(1, len(single_files))
+    start = 0.95
+    for extra, (path, out_kind) in outputs.items():
+        vrt = path if out_kind == "vrt" else os.path.join(
+            folder, "chunks" + (f".{extra}" if extra else "") + ".vrt")
+        write_chunk_vrt(vrt, job, chunks, records, extra)
+        if out_kind != "vrt":
+            translate(vrt, path, out_info.data_type, out_kind == "cog",
+                      monitor.part(start, start + step))
+            start += step
+    manifest.data["final"] = {"state": "done", "output": output, "format": kind,
+                              "spread_output": spread_output}
     manifest.save()
     result = _result(manifest, output, out_info, folder, computed, reduced, t_start, kernel)
-    if kind != "vrt" and not keep_chunks:
+    # A VRT output binds the chunk files, so the folder stays whenever there is one.
+    if len(single_files) == len(outputs) and not keep_chunks:
         shutil.rmtree(folder, ignore_errors=True)
     monitor.report(1.0)
     return result
@@ -1106,9 +1151,11 @@ def _map(job, chunks, records, moments, model, engine, manifest, monitor, comput
         ) from err
 
 
-def write_chunk_vrt(path: str, job: Job, chunks: list[Chunk], records: list[dict]) -> None:
+def write_chunk_vrt(path: str, job: Job, chunks: list[Chunk], records: list[dict],
+                    extra: str = "") -> None:
     """A VRT of the whole output grid with one source per finished chunk (empty ones are nodata
-    through the VRT's own nodata), written under a temporary name and renamed into place."""
+    through the VRT's own nodata), written under a temporary name and renamed into place;
+    `extra` names one of the kernel's extras to bind instead of the result."""
     info = job.out_info
     s = job.kernel.scale
     gdal_type = {"Byte": "Byte", "Float32": "Float32"}[info.data_type]
@@ -1124,7 +1171,7 @@ def write_chunk_vrt(path: str, job: Job, chunks: list[Chunk], records: list[dict
     for chunk in chunks:
         if records[chunk.index]["state"] != "done":
             continue
-        rel = os.path.relpath(chunk_path(job, chunk), base)
+        rel = os.path.relpath(chunk_path(job, chunk, extra), base)
         w, h = chunk.width * s, chunk.height * s
         lines += [
             "    <SimpleSource>",
@@ -1143,7 +1190,7 @@ def write_chunk_vrt(path: str, job: Job, chunks: list[Chunk], records: list[dict
     try:
         with open(partial, "w", encoding="utf-8") as f:
             f.write("\n".join(lines))
-        if isinstance(job.kernel, LandformsKernel):
+        if isinstance(job.kernel, LandformsKernel) and not extra:
             landforms.write_legend(partial, job.kernel.settings.scheme)
         commit_partial(partial, path)
     except (OSError, RuntimeError) as err:

@@ -9,12 +9,13 @@ import pytest
 from osgeo import gdal
 
 from core import batch, cluster, mosaic, tpi
-from core.errors import DemError
+from core.errors import Cancelled, DemError
 from core.raster import read_array, read_info
 from tests.mosaic_data import (
     JACKSBORO,
     MANDAKINI,
     OPTIONS,
+    StopAfterChunks,
     assert_same,
     cancelled_run,
     cut_tiles,
@@ -299,3 +300,68 @@ def test_self_ensemble_chunked_equals_in_process(tmp_path):
     mosaic.run_job("superresolution", dem, out, {"ensemble": True, "device": "cpu"},
                    chunk_size=64)
     assert_same("superresolution", out, ref)
+
+
+@pytest.fixture(scope="module")
+def spread_reference(tmp_path_factory):
+    """A crop with nodata cells and its in-process ensemble mean and spread."""
+    from core import inference
+
+    folder = tmp_path_factory.mktemp("spread")
+    dem = str(folder / "crop.tif")
+    gdal.Translate(dem, MANDAKINI, srcWin=[400, 240, 150, 130])  # 31 % nodata
+    ref, ref_spread = str(folder / "ref.tif"), str(folder / "ref_spread.tif")
+    inference.superresolve(dem, ref, 2, device="cpu", spread_output=ref_spread)
+    return dem, ref, ref_spread
+
+
+@pytest.mark.parametrize("ext", [".tif", ".vrt"])
+def test_spread_output_chunked_equals_in_process(spread_reference, tmp_path, ext):
+    dem, ref, ref_spread = spread_reference
+    out, spread = str(tmp_path / f"sr{ext}"), str(tmp_path / f"spread{ext}")
+    # No ENSEMBLE option: the spread implies it, as in the algorithm.
+    result = mosaic.run_job("superresolution", dem, out, {"device": "cpu"}, chunk_size=64,
+                            spread_output=spread)
+    assert len(result.computed) == result.chunks_total == 3 * 3 and result.chunks_empty > 0
+    assert_same("superresolution", out, ref)
+    assert_same("superresolution", spread, ref_spread)
+    values, nodata, _, _ = read(spread)
+    assert nodata == read(ref_spread)[1] and np.isnan(values).any()
+    assert np.nanmin(values) >= 0 and np.nanmax(values) > 0
+    assert (tmp_path / "sr_chunks").exists() == (ext == ".vrt")
+
+
+def test_spread_output_resumes_and_is_part_of_the_job(spread_reference, tmp_path):
+    dem, ref, ref_spread = spread_reference
+    out, spread = str(tmp_path / "sr.tif"), str(tmp_path / "spread.tif")
+    with pytest.raises(Cancelled):
+        mosaic.run_job("superresolution", dem, out, {"device": "cpu"}, chunk_size=64,
+                       spread_output=spread, monitor=StopAfterChunks(4))
+    with pytest.raises(DemError, match=r"spread_output: \"/.* → null"):
+        mosaic.run_job("superresolution", dem, out, {"device": "cpu"}, chunk_size=64)
+    result = mosaic.run_job("superresolution", dem, out, {"device": "cpu"}, chunk_size=64,
+                            spread_output=spread)
+    assert 0 < len(result.computed) <= 3 * 3 - 4
+    assert_same("superresolution", out, ref)
+    assert_same("superresolution", spread, ref_spread)
+
+
+def test_spread_output_is_refused_where_it_cannot_be_written(tiles, tmp_path):
+    out = str(tmp_path / "a.tif")
+    with pytest.raises(DemError, match="only superresolution"):
+        mosaic.run_job("attraction", tiles, out, {}, spread_output=str(tmp_path / "s.tif"))
+    with pytest.raises(DemError, match="spread output must end in"):
+        mosaic.run_job("superresolution", tiles, out, {}, spread_output=str(tmp_path / "s.png"))
+    with pytest.raises(DemError, match="another file than OUTPUT"):
+        mosaic.run_job("superresolution", tiles, out, {}, spread_output=out)
+
+
+def test_command_line_writes_the_spread(spread_reference, tmp_path):
+    dem, ref, ref_spread = spread_reference
+    out, spread = str(tmp_path / "sr.tif"), str(tmp_path / "spread.tif")
+    assert batch.main(["superresolution", dem, out, "--output-spread", spread, "--device", "cpu",
+                       "--chunk-size", "64", "--workers", "0", "--quiet"]) == 0
+    assert_same("superresolution", out, ref)
+    assert_same("superresolution", spread, ref_spread)
+    with pytest.raises(SystemExit):  # argparse: only superresolution has the option
+        batch.main(["tpi", dem, str(tmp_path / "t.tif"), "--output-spread", spread])

@@ -56,3 +56,23 @@ def test_tpi_with_local_engine_equals_in_process(run_alg, jacksboro, tmp_path):
     assert np.abs(a[0].astype(float) - b[0]).max() <= 1e-4
     assert not (tmp_path / "dask_chunks").exists()
 
+
+
+def test_superresolution_spread_with_local_engine_equals_in_process(run_alg, jacksboro,
+                                                                     tmp_path):
+    crop = str(tmp_path / "crop.tif")
+    gdal.Translate(crop, jacksboro, srcWin=[40, 30, 130, 110])
+    runs = {}
+    for name, engine in (("ref", ""), ("dask", "local:2")):
+        runs[name] = run_alg("demsr:superresolution", {
+            "INPUT": crop, "OUTPUT": str(tmp_path / f"{name}.tif"), "ENGINE": engine,
+            "OUTPUT_SPREAD": str(tmp_path / f"{name}_spread.tif")})
+    for key in ("OUTPUT", "OUTPUT_SPREAD"):
+        a, b = _values(runs["dask"][key]), _values(runs["ref"][key])
+        assert a[2:] == b[2:], key
+        assert np.isnan(a[1]) and np.isnan(b[1]), key  # a Float32 grid from an Int16 without nodata
+        assert np.array_equal(np.isnan(a[0]), np.isnan(b[0])), key
+        assert np.nanmax(np.abs(a[0].astype(float) - b[0])) <= 1e-3, key
+    spread = _values(runs["dask"]["OUTPUT_SPREAD"])[0]
+    assert spread.min() >= 0 and spread.max() > 0
+    assert not (tmp_path / "dask_chunks").exists()
