@@ -6,7 +6,9 @@ for bad input (DemError) reach the user as a QgsProcessingException with the sam
 import configparser
 import contextlib
 import os
+import re
 
+from osgeo import ogr
 from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsProcessingAlgorithm,
@@ -168,21 +170,55 @@ class DemAlgorithm(QgsProcessingAlgorithm):
             keep_until_used(styler)
             context.layerToLoadOnCompletionDetails(output).setPostProcessor(styler)
 
+    def _destination(self, parameters, name, context) -> tuple[str, str]:
+        """(file, layer) a destination parameter names: "out.gpkg" → (out.gpkg, ""),
+        "ogr:dbname='db.gpkg' table=\"t\" (geom)" and "db.gpkg|layername=t" → (db.gpkg, t);
+        ("", "") for memory layers, other providers and unset optional outputs."""
+        if not parameters.get(name):
+            return "", ""
+        dest = self.parameterAsOutputLayer(parameters, name, context) or ""
+        ogr_uri = _OGR_DESTINATION.match(dest)
+        if ogr_uri:
+            return ogr_uri.group("path"), ogr_uri.group("table")
+        if re.match(r"^[a-z]+:", dest) and not re.match(r"^[A-Za-z]:[\\/]", dest):
+            return "", ""  # memory:, postgres:, … (a drive letter is a file)
+        path, _, options = dest.partition("|")
+        layer = next((o.split("=", 1)[1] for o in options.split("|")
+                      if o.startswith("layername=")), "")
+        return path, layer
+
     def new_file_destination(self, parameters, name, context) -> str:
         """The file a destination parameter will create, when it is a file that does not exist
         yet (so this run may delete it on failure); "" for memory layers, existing files and
         unset optional outputs."""
-        if not parameters.get(name):
-            return ""
-        path = self.parameterAsOutputLayer(parameters, name, context) or ""
-        path = path.split("|", 1)[0]
-        if not path or path.startswith("memory:") or os.path.exists(path):
-            return ""
-        return path
+        path, _ = self._destination(parameters, name, context)
+        return path if path and not os.path.exists(path) else ""
 
-    def discard_outputs(self, rasters=(), files=()) -> None:
-        """Remove what a failed run wrote: rasters it created and files from
-        new_file_destination (a shapefile with its side files)."""
+    def new_layer_destination(self, parameters, name, context) -> tuple[str, str] | None:
+        """(file, layer) when a destination adds a layer that does not exist yet to a dataset
+        that does (a GeoPackage of other layers), so that a failed run can drop that layer and
+        leave the rest of the file alone; None otherwise."""
+        path, layer = self._destination(parameters, name, context)
+        if not layer or not os.path.isfile(path):
+            return None
+        ds = ogr.Open(path)
+        if ds is None or ds.GetLayerByName(layer) is not None:
+            return None
+        return path, layer
+
+    def discard_outputs(self, rasters=(), files=(), layers=()) -> None:
+        """Remove what a failed run wrote: rasters it created, files from
+        new_file_destination (a shapefile with its side files) and layers from
+        new_layer_destination."""
+        for path, layer in layers:
+            ds = ogr.Open(path, 1)
+            if ds is None:
+                continue
+            for i in range(ds.GetLayerCount()):
+                if ds.GetLayerByIndex(i).GetName() == layer:
+                    ds.DeleteLayer(i)
+                    break
+            ds = None
         for path in rasters:
             remove_raster(path)
         for path in files:
@@ -198,6 +234,10 @@ class DemAlgorithm(QgsProcessingAlgorithm):
         if not path:
             raise QgsProcessingException(f"No output path was given for {name}.")
         return path
+
+
+# What QGIS's Processing writes for "a layer in an OGR dataset" destinations.
+_OGR_DESTINATION = re.compile(r"^ogr:dbname='(?P<path>[^']+)'\s+table=\"(?P<table>[^\"]+)\"")
 
 
 def enum_message(definition, value) -> str:
@@ -233,12 +273,14 @@ class OutputFiles:
         self._alg, self._parameters, self._context = alg, parameters, context
         self._sinks = []
         self._paths = []
+        self._layers = []
 
     def sink(self, name: str, what: str, fields, wkb_type,
              crs=None) -> tuple:
         """(sink, destination) of a feature sink parameter; (None, None) when not asked for.
         `what` names the output in messages."""
         new_file = self._alg.new_file_destination(self._parameters, name, self._context)
+        new_layer = self._alg.new_layer_destination(self._parameters, name, self._context)
         try:
             sink, dest = self._alg.parameterAsSink(
                 self._parameters, name, self._context, fields, wkb_type,
@@ -248,10 +290,12 @@ class OutputFiles:
         if sink is None:
             return None, None
         self._sinks.append(sink)
-        # asked before the sink exists (some drivers, CSV, write only on closing); a layer
-        # added to a dataset ("path|layername=…") may share the file with others: kept
-        if new_file and "|" not in dest:
-            self._paths.append(dest)
+        # Both asked before the sink exists (some drivers, CSV, write only on closing): a file
+        # this run creates goes on failure, a layer it adds to an existing dataset goes alone.
+        if new_file:
+            self._paths.append(new_file)
+        if new_layer:
+            self._layers.append(new_layer)
         return sink, dest
 
     def file(self, path: str) -> str:
@@ -267,7 +311,7 @@ class OutputFiles:
             yield self
         except BaseException:
             self.close()
-            self._alg.discard_outputs(files=self._paths)
+            self._alg.discard_outputs(files=self._paths, layers=self._layers)
             raise
         self.close()
 

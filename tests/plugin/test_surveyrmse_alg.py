@@ -386,3 +386,30 @@ def test_the_projects_datum_transformation_is_used(run_alg, mandakini, tmp_path)
     for key in NUMBERS:
         assert got[key] == pytest.approx(want[key], rel=1e-6), key
     assert abs(plain["RMSE"] - got["RMSE"]) > 1e-3  # the shift changes the answer
+
+
+def test_a_failed_run_drops_only_the_layer_it_added_to_an_existing_geopackage(
+        run_alg, mandakini, tmp_path):
+    from osgeo import ogr
+
+    gpkg = str(tmp_path / "survey.gpkg")
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(gpkg)
+    kept = ds.CreateLayer("benchmarks", geom_type=ogr.wkbPoint)
+    kept.CreateFeature(ogr.Feature(kept.GetLayerDefn()))
+    ds = None
+    x, y, z = survey_utm(mandakini, n=20, seed=3)
+    params = {"DEMS": [mandakini], "ELEVATION_FIELD": "elev",
+              "OUTPUT_RESIDUALS": f"ogr:dbname='{gpkg}' table=\"residuals\" (geom)",
+              "OUTPUT_TABLE": str(tmp_path / "table.gpkg")}
+    with pytest.raises(QgsProcessingException, match="No survey point can be used"):
+        run_alg("demsr:surveyrmse", {**params, "POINTS": memory_points(UTM, x - 1e6, y, z)})
+    assert files_in(tmp_path) == ["survey.gpkg"]
+    ds = ogr.Open(gpkg)
+    assert [ds.GetLayerByIndex(i).GetName() for i in range(ds.GetLayerCount())] == ["benchmarks"]
+    assert ds.GetLayerByName("benchmarks").GetFeatureCount() == 1
+    ds = None
+    # The same destination on good points adds the layer beside the one already there.
+    run_alg("demsr:surveyrmse", {**params, "POINTS": memory_points(UTM, x, y, z)})
+    ds = ogr.Open(gpkg)
+    assert ds.GetLayerByName("residuals").GetFeatureCount() == 20
+    assert ds.GetLayerByName("benchmarks").GetFeatureCount() == 1
