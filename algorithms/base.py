@@ -274,6 +274,7 @@ class OutputFiles:
         self._sinks = []
         self._paths = []
         self._layers = []
+        self._rasters = []
 
     def sink(self, name: str, what: str, fields, wkb_type,
              crs=None) -> tuple:
@@ -305,13 +306,19 @@ class OutputFiles:
             self._paths.append(path)
         return path
 
+    def raster(self, path: str) -> str:
+        """Register a raster this run has written: removed again if a later step fails."""
+        self._rasters.append(path)
+        return path
+
     @contextlib.contextmanager
     def all_or_nothing(self):
         try:
             yield self
         except BaseException:
             self.close()
-            self._alg.discard_outputs(files=self._paths, layers=self._layers)
+            self._alg.discard_outputs(rasters=self._rasters, files=self._paths,
+                                      layers=self._layers)
             raise
         self.close()
 

@@ -1,6 +1,5 @@
 """demsr:landforms — Weiss TPI landforms (10 classes) or slope positions (6 classes)."""
 from qgis.core import (
-    QgsCoordinateReferenceSystem,
     QgsFeature,
     QgsFeatureSink,
     QgsField,
@@ -18,7 +17,7 @@ from qgis.PyQt.QtCore import QVariant
 
 from ..core import landforms as core_lf
 from ..core import tpi as core_tpi
-from .base import DemAlgorithm
+from .base import DemAlgorithm, OutputFiles
 from .engine import ENGINE_HELP, add_engine_parameter, engine_of, run_chunked
 from .styling import LandformStyler
 from .tpi import SHAPES, UNITS, no_crs_note
@@ -112,12 +111,11 @@ class LandformsAlgorithm(DemAlgorithm):
         fields = QgsFields()
         for name, kind in TABLE_FIELDS:
             fields.append(QgsField(name, kind))
-        table = self.new_file_destination(parameters, "OUTPUT_TABLE", context)
-        sink, table_id = self.parameterAsSink(
-            parameters, "OUTPUT_TABLE", context, fields, QgsWkbTypes.NoGeometry,
-            QgsCoordinateReferenceSystem())
-        written = []
-        try:
+        outputs = OutputFiles(self, parameters, context)
+        sink, table_id = outputs.sink("OUTPUT_TABLE", "the class table", fields,
+                                      QgsWkbTypes.NoGeometry)
+        # All or nothing: neither a raster without its table nor an empty table.
+        with outputs.all_or_nothing():
             engine = engine_of(self, parameters, context)
             if engine:
                 result = run_chunked("landforms", path, output, {
@@ -127,7 +125,7 @@ class LandformsAlgorithm(DemAlgorithm):
                     "slope_threshold": settings.slope_threshold}, engine, monitor).stats
             else:
                 result = core_lf.landforms_raster(path, output, settings, monitor=monitor)
-            written.append(output)
+            outputs.raster(output)
             for code, name, cells, area, pct in result["rows"]:
                 monitor.info(f"{code:2d} {name}: {cells} cells, {area:.3f} km², {pct:.2f} %")
             for row in result["rows"] if sink is not None else ():
@@ -136,10 +134,5 @@ class LandformsAlgorithm(DemAlgorithm):
                 if not sink.addFeature(feature, QgsFeatureSink.FastInsert):
                     raise QgsProcessingException(
                         f"Could not write the OUTPUT_TABLE: {sink.lastError()}")
-        except BaseException:
-            # All or nothing: neither a raster without its table nor an empty table.
-            del sink
-            self.discard_outputs(rasters=written, files=[table])
-            raise
         self.style_on_load(context, output, LandformStyler(scheme))
         return {"OUTPUT": output, "OUTPUT_TABLE": table_id}

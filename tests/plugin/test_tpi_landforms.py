@@ -61,6 +61,28 @@ def test_landforms_window_larger_than_raster(run_alg, mandakini, tmp_path):
                                     "OUTPUT_TABLE": "TEMPORARY_OUTPUT"})
 
 
+def test_landforms_failure_drops_only_its_table_layer_in_an_existing_geopackage(
+        run_alg, mandakini, tmp_path):
+    from osgeo import ogr
+
+    gpkg = str(tmp_path / "project.gpkg")
+    ogr.GetDriverByName("GPKG").CreateDataSource(gpkg).CreateLayer("sites", geom_type=ogr.wkbPoint)
+    params = {"INPUT": mandakini, "OUTPUT": str(tmp_path / "lf.tif"),
+              "OUTPUT_TABLE": f"ogr:dbname='{gpkg}' table=\"areas\" (geom)"}
+
+    def layers():
+        ds = ogr.Open(gpkg)
+        return sorted(ds.GetLayerByIndex(i).GetName() for i in range(ds.GetLayerCount()))
+
+    with pytest.raises(QgsProcessingException, match="smaller than the large neighbourhood"):
+        run_alg("demsr:landforms", {**params, "LARGE_RADIUS": 400})
+    assert layers() == ["sites"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["project.gpkg"]
+    run_alg("demsr:landforms", params)
+    assert layers() == ["areas", "sites"]
+    assert ogr.Open(gpkg).GetLayerByName("areas").GetFeatureCount() == 10  # a row per class
+
+
 def test_style_applied_on_load(demsr_provider, mandakini, tmp_path):
     import processing
     from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProject
