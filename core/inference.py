@@ -32,7 +32,7 @@ from scipy import ndimage
 
 from . import raster
 from .errors import DemError
-from .kernels import keys_kernel
+from .kernels import bicubic_phase_taps
 from .models import ModelCard, bundled_families, bundled_model, read_card, require_scale
 from .progress import Monitor
 
@@ -243,19 +243,6 @@ def open_session(card: ModelCard, device: str = "auto", threads: int = 0,
 
 
 # Numbers -----------------------------------------------------------------------------------
-
-
-def bicubic_phase_taps(scale: int) -> np.ndarray:
-    """Taps (scale, 5) over coarse cells k−2..k+2 for each fine sub-cell i of coarse cell k.
-
-    Grids are cell-centre aligned: sub-cell i sits at coarse coordinate k + (i + 0.5)/S − 0.5,
-    the convention of an S × S block mean. Rows are normalised to sum to exactly 1 so that
-    constant offsets pass through unchanged (the networks' offset-equivariance relies on it).
-    The training networks build their fixed upsampling front from these same taps.
-    """
-    taps = np.array([[keys_kernel((i + 0.5) / scale - 0.5 - (j - 2)) for j in range(5)]
-                     for i in range(scale)])
-    return taps / taps.sum(axis=1, keepdims=True)
 
 
 def bicubic_upsample(x: np.ndarray, scale: int) -> np.ndarray:

@@ -39,6 +39,21 @@ def keys_kernel(d, a: float = KEYS_A):
     return np.where(d <= 1.0, _inner(d, a), np.where(d < 2.0, _outer(d, a), 0.0))
 
 
+def bicubic_phase_taps(scale: int) -> np.ndarray:
+    """Taps (scale, 5) over coarse cells k−2..k+2 for each fine sub-cell i of coarse cell k.
+
+    Grids are cell-centre aligned: sub-cell i sits at coarse coordinate k + (i + 0.5)/S − 0.5,
+    the convention of an S × S block mean. Rows are normalised to sum to exactly 1 so that
+    constant offsets pass through unchanged (the networks' offset-equivariance relies on it).
+    The runner (core.inference) and the training networks build their fixed upsampling front
+    from these same taps; they live here, with no GDAL import, so that training runs where
+    GDAL is not installed (a GPU machine).
+    """
+    taps = np.array([[keys_kernel((i + 0.5) / scale - 0.5 - (j - 2)) for j in range(5)]
+                     for i in range(scale)])
+    return taps / taps.sum(axis=1, keepdims=True)
+
+
 def keys_weights(t: np.ndarray, a: float = KEYS_A) -> tuple[np.ndarray, ...]:
     """Weights of the 4 samples at offsets −1, 0, 1, 2 for fractional positions t in [0, 1).
 

@@ -8,11 +8,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from osgeo import gdal
 
 from .terrain import slope_degrees
-
-gdal.UseExceptions()
 
 BASELINES = ("nearest", "bilinear", "bicubic", "lanczos")
 _GDAL_RESAMPLING = {
@@ -40,6 +37,10 @@ def upsample_baseline(coarse: np.ndarray, scale: int, method: str) -> np.ndarray
     """Upscale by `scale` with GDAL's resampling (cell-centre aligned grids, NaN = nodata)."""
     if method not in _GDAL_RESAMPLING:
         raise ValueError(f"unknown baseline {method!r}; choose from {BASELINES}")
+    # GDAL only here: block_mean and the scores serve training where GDAL is not installed.
+    from osgeo import gdal
+
+    gdal.UseExceptions()
     h, w = coarse.shape
     src = gdal.GetDriverByName("MEM").Create("", w, h, 1, gdal.GDT_Float64)
     src.SetGeoTransform((0.0, 1.0, 0.0, 0.0, 0.0, -1.0))

@@ -71,17 +71,22 @@ def read_manifest(path: Path | str = MANIFEST) -> list[Entry]:
 
 
 def manifest_split(entries: list[Entry], data_dir: Path | str,
-                   products: tuple[str, ...] | None = None) -> tuple[list[Path], list[Path]]:
+                   products: tuple[str, ...] | None = None,
+                   available: set[str] | None = None) -> tuple[list[Path], list[Path]]:
     """Training and held-out paths in `data_dir` (optionally only some products).
 
-    Every listed file must exist: a corpus built only in part would silently train on less.
+    Every listed file must exist (in `data_dir`, or among the names in `available`: a packed
+    corpus's): a corpus built only in part would silently train on less.
     """
     data_dir = Path(data_dir)
     chosen = [e for e in entries if products is None or e.product in products]
-    missing = [e.file for e in chosen if not (data_dir / e.file).exists()]
+    missing = [e.file for e in chosen
+               if (e.file not in available if available is not None
+                   else not (data_dir / e.file).exists())]
     if missing:
+        where = "the packed corpus" if available is not None else str(data_dir)
         raise FileNotFoundError(
-            f"{len(missing)} corpus file(s) not found in {data_dir} (build it with "
+            f"{len(missing)} corpus file(s) not found in {where} (build it with "
             f"python -m training.build_corpus): {missing[:5]}")
     train = [data_dir / e.file for e in chosen if e.split == "train"]
     held = [data_dir / e.file for e in chosen if e.split == "holdout"]

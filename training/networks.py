@@ -20,12 +20,12 @@ import torch
 import torch.nn.functional as F  # noqa: N812 (PyTorch's convention)
 from torch import nn
 
-from core import inference
+from core.kernels import bicubic_phase_taps as _phase_taps
 
 
 def bicubic_phase_taps(scale: int) -> torch.Tensor:
     """The runner's bicubic taps (core.inference), so training and inference share one kernel."""
-    return torch.from_numpy(inference.bicubic_phase_taps(scale))
+    return torch.from_numpy(_phase_taps(scale))
 
 
 class BicubicUpsample(nn.Module):

@@ -45,6 +45,7 @@ from training.dataset import (
     split_files,
     validation_crops,
 )
+from training.pack import load_packed
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -78,6 +79,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--data-dir", type=Path, default=None,
                    help="folder of the GeoTIFFs (default: the SRTM corpus, or training/corpus/ "
                         "with --manifest)")
+    p.add_argument("--packed", type=Path, default=None,
+                   help="read the corpus from this archive (python -m training.pack) instead "
+                        "of GeoTIFFs: trains where GDAL is not installed; needs --manifest")
     p.add_argument("--manifest", type=Path, default=None,
                    help="corpus manifest (training/corpus.csv): train on its 'train' rows, "
                         "validate on its 'holdout' rows")
@@ -95,6 +99,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.minutes is None and args.steps is None:
         p.error("give --minutes or --steps")
+    if args.packed is not None and args.manifest is None:
+        p.error("--packed needs --manifest (which files to train on and which to hold out)")
     if (args.products or args.balance_products or args.product_shares) and args.manifest is None:
         p.error("--products, --balance-products and --product-shares need --manifest")
     if args.balance_products and args.product_shares:
@@ -120,11 +126,13 @@ def product_share(text: str) -> tuple[str, float]:
     return product, value
 
 
-def training_files(args: argparse.Namespace) -> tuple[list[Path], list[Path]]:
+def training_files(args: argparse.Namespace, packed: dict | None = None,
+                   ) -> tuple[list[Path], list[Path]]:
     """Training and validation files: the manifest's split, or the fixed SRTM hold-out."""
     if args.manifest is not None:
         products = tuple(args.products) if args.products else None
-        return manifest_split(read_manifest(args.manifest), args.data_dir, products)
+        return manifest_split(read_manifest(args.manifest), args.data_dir, products,
+                              set(packed) if packed is not None else None)
     return split_files(args.data_dir, VALIDATION_FILES)
 
 
@@ -432,9 +440,10 @@ def _device_name(device: torch.device, threads: int) -> str:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    train_files, val_files = training_files(args)
-    train_dems = [load_dem(f) for f in train_files]
-    val_dems = [load_dem(f) for f in val_files]
+    packed = load_packed(args.packed) if args.packed is not None else None
+    train_files, val_files = training_files(args, packed)
+    train_dems = [packed[f.name] if packed else load_dem(f) for f in train_files]
+    val_dems = [packed[f.name] if packed else load_dem(f) for f in val_files]
     log_path = args.out / "train.log"
     args.out.mkdir(parents=True, exist_ok=True)
     with open(log_path, "a") as log_file:
