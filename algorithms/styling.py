@@ -43,6 +43,16 @@ class DemStyler(_Styler):
             layer.renderer().setZFactor(dx / dx_m)
 
 
+def _stretch(layer, low: float, high: float) -> None:
+    """Spread the QML's pseudocolour ramp over low … high."""
+    renderer = layer.renderer()
+    if hasattr(renderer, "setClassificationMin") and high > low:
+        ramp = renderer.shader().rasterShaderFunction().sourceColorRamp()
+        renderer.setClassificationMin(low)
+        renderer.setClassificationMax(high)
+        renderer.createShader(ramp.clone() if ramp else None)
+
+
 class TpiStyler(_Styler):
     """Diverging TPI ramp spread over ±`spread` (2.5 sd of the result)."""
 
@@ -53,12 +63,19 @@ class TpiStyler(_Styler):
         self.spread = spread
 
     def adjust(self, layer) -> None:
-        renderer = layer.renderer()
-        if hasattr(renderer, "setClassificationMin") and self.spread > 0:
-            ramp = renderer.shader().rasterShaderFunction().sourceColorRamp()
-            renderer.setClassificationMin(-self.spread)
-            renderer.setClassificationMax(self.spread)
-            renderer.createShader(ramp.clone() if ramp else None)
+        _stretch(layer, -self.spread, self.spread)
+
+
+class SpreadStyler(_Styler):
+    """Sequential ramp for the self-ensemble's spread, from 0 to its 98th percentile (a few
+    cells at breaks of slope spread far more than the rest and would wash the ramp out)."""
+
+    QML = "spread.qml"
+
+    def adjust(self, layer) -> None:
+        _, upper = layer.dataProvider().cumulativeCut(1, 0.0, 0.98, layer.extent(), 250_000)
+        if math.isfinite(upper):
+            _stretch(layer, 0.0, upper)
 
 
 class LandformStyler(_Styler):

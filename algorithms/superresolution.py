@@ -13,7 +13,7 @@ from ..core import inference
 from ..core.models import bundled_families
 from .base import DemAlgorithm
 from .engine import ENGINE_HELP, add_engine_parameter, engine_of, run_chunked
-from .styling import DemStyler
+from .styling import DemStyler, SpreadStyler
 
 NO_MODEL = "(no bundled model installed)"
 DEVICES = list(inference.DEVICES)
@@ -120,7 +120,7 @@ class SuperResolutionAlgorithm(DemAlgorithm):
                 "model_file": model_file, "device": device, "tile_size": tile,
                 "ensemble": self.parameterAsBoolean(parameters, "ENSEMBLE", context)},
                 engine, monitor, spread_output=spread)
-            self.style_on_load(context, output, DemStyler())
+            self._style(context, output, spread)
             return {"OUTPUT": output, "OUTPUT_SPREAD": spread,
                     "DEVICE_USED": ", ".join(job.stats["providers"])}
         result = inference.superresolve(
@@ -129,5 +129,10 @@ class SuperResolutionAlgorithm(DemAlgorithm):
             ensemble=self.parameterAsBoolean(parameters, "ENSEMBLE", context),
             spread_output=spread,
         )
-        self.style_on_load(context, output, DemStyler())
+        self._style(context, output, spread)
         return {"OUTPUT": output, "OUTPUT_SPREAD": spread, "DEVICE_USED": result.device_used}
+
+    def _style(self, context, output: str, spread: str | None) -> None:
+        self.style_on_load(context, output, DemStyler())
+        if spread:
+            self.style_on_load(context, spread, SpreadStyler())

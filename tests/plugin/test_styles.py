@@ -55,6 +55,26 @@ def test_tpi_loads_with_its_ramp(mandakini, tmp_path):
     assert (renderer.classificationMin(), renderer.classificationMax()) == (-2.5, 2.5)
 
 
+def test_spread_loads_with_a_sequential_ramp_up_to_its_98th_percentile(jacksboro, tmp_path):
+    import numpy as np
+    from qgis.core import QgsProject
+
+    crop = str(tmp_path / "crop.tif")
+    gdal.Translate(crop, jacksboro, srcWin=[60, 40, 150, 120])
+    spread = str(tmp_path / "spread.tif")
+    _load("demsr:superresolution", {"INPUT": crop, "OUTPUT": str(tmp_path / "sr.tif"),
+                                    "OUTPUT_SPREAD": spread})
+    layer = next(lyr for lyr in QgsProject.instance().mapLayers().values()
+                 if lyr.source() == spread)
+    renderer = layer.renderer()
+    assert renderer.type() == "singlebandpseudocolor"
+    values = gdal.Open(spread).ReadAsArray()
+    values = values[np.isfinite(values)]
+    assert renderer.classificationMin() == 0.0
+    assert renderer.classificationMax() == pytest.approx(np.percentile(values, 98), rel=0.05)
+    assert 0 < renderer.classificationMax() < values.max()
+
+
 def test_stylers_are_released_once_used(mandakini, tmp_path):
     from demsr.algorithms import base
 
