@@ -1034,16 +1034,7 @@ def run_job(algorithm: str, source, output: str, options: dict | None = None, *,
     if not any(r["state"] == "done" for r in records):
         raise DemError(NO_VALID_CELL)
 
-    step = 0.05 / max(1, len(single_files))
-    start = 0.95
-    for extra, (path, out_kind) in outputs.items():
-        vrt = path if out_kind == "vrt" else os.path.join(
-            folder, "chunks" + (f".{extra}" if extra else "") + ".vrt")
-        write_chunk_vrt(vrt, job, chunks, records, extra)
-        if out_kind != "vrt":
-            translate(vrt, path, out_info.data_type, out_kind == "cog",
-                      monitor.part(start, start + step))
-            start += step
+    _bind_outputs(outputs, job, chunks, records, monitor.part(0.95, 1.0))
     manifest.data["final"] = {"state": "done", "output": output, "format": kind,
                               "spread_output": spread_output}
     manifest.save()
@@ -1053,6 +1044,21 @@ def run_job(algorithm: str, source, output: str, options: dict | None = None, *,
         shutil.rmtree(folder, ignore_errors=True)
     monitor.report(1.0)
     return result
+
+
+def _bind_outputs(outputs: dict[str, tuple[str, str]], job: Job, chunks: list[Chunk],
+                  records: list[dict], monitor: Monitor) -> None:
+    """Each output (kernel extra → path, kind) from the finished chunks: a VRT of them, or a
+    GeoTIFF / COG translated from such a VRT in the job folder."""
+    single = [extra for extra, (_, kind) in outputs.items() if kind != "vrt"]
+    for extra, (path, kind) in outputs.items():
+        vrt = path if kind == "vrt" else os.path.join(
+            job.folder, "chunks" + (f".{extra}" if extra else "") + ".vrt")
+        write_chunk_vrt(vrt, job, chunks, records, extra)
+        if kind != "vrt":
+            i = single.index(extra)
+            translate(vrt, path, job.out_info.data_type, kind == "cog",
+                      monitor.part(i / len(single), (i + 1) / len(single)))
 
 
 def _remove_partials(folder: str) -> None:
