@@ -114,8 +114,8 @@ def main(argv=None) -> None:
             rows = {"lanczos": score(np.where(mask, lanczos, np.nan), truth, scale, cell),
                     "linear_lsq": score(linear, truth, scale, cell)}
             for net in networks:
-                if net.scale == scale:
-                    pred = net.upscale(coarse, dem.cell_m * scale)
+                if scale in net.scales:
+                    pred = net.upscale(coarse, dem.cell_m * scale, scale)
                     rows[net.family] = score(np.where(mask, pred, np.nan), truth, scale, cell)
             per_file[dem.name] = rows
             print(dem.name, f"x{scale}", {k: round(v["rmse"], 3) for k, v in rows.items()},

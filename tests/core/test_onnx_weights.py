@@ -17,12 +17,21 @@ MODELS = Path(__file__).resolve().parents[2] / "models"
 FASTSR = [MODELS / f"fastsr_x{s}.onnx" for s in (2, 3, 4)]
 
 
+def _bundled_blocks() -> int:
+    """The residual blocks the bundled fastsr's card names ("… 10 residual blocks …")."""
+    words = read_card_items(str(FASTSR[0]))["architecture"].split()
+    return int(words[words.index("residual") - 1])
+
+
 def test_fastsr_rebuilt_from_onnx_predicts_what_onnxruntime_does():
     from training.export import PARITY_TOLERANCE_M, check_parity
     from training.onnx_weights import fastsr_from_onnx
 
     model = fastsr_from_onnx(FASTSR)
-    assert (model.scales, model.channels, model.blocks) == ((2, 3, 4), 32, 8)
+    assert (model.scales, model.channels, model.blocks) == ((2, 3, 4), 32, _bundled_blocks())
+    shared = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("tails."))
+    own = sum(p.numel() for n, p in model.named_parameters() if n.startswith("tails.2."))
+    assert shared + own == read_card_items(str(FASTSR[0]))["parameters"]
     for scale, path in zip((2, 3, 4), FASTSR):
         norm = read_card_items(str(path))["normalisation"]
         assert check_parity(path, model, scale, norm) < PARITY_TOLERANCE_M
@@ -65,9 +74,10 @@ def test_fine_tune_from_the_bundled_onnx_files_keeps_their_history(tmp_path):
     from training.export import training_stages
     from training.train import parse_args, train
 
-    args = parse_args(["--model", "fastsr", "--channels", "32", "--blocks", "8", "--steps", "1",
-                       "--epoch-steps", "100", "--batch", "2", "--patch", "48", "--lr", "1e-12",
-                       "--loss", "mse", "--threads", "1", "--out", str(tmp_path / "run"),
+    args = parse_args(["--model", "fastsr", "--channels", "32", "--blocks", str(_bundled_blocks()),
+                       "--steps", "1", "--epoch-steps", "100", "--batch", "2", "--patch", "48",
+                       "--lr", "1e-12", "--loss", "mse", "--threads", "1",
+                       "--out", str(tmp_path / "run"),
                        "--init", *map(str, FASTSR)])
     ckpt = train(args, [_rough_dem("new_file.tif")], [], lambda _: None)
     shipped = read_card_items(str(FASTSR[0]))
@@ -128,17 +138,18 @@ def test_deepened_fastsr_starts_as_the_bundled_one(tmp_path):
     from training.onnx_weights import fastsr_from_onnx
     from training.train import parse_args, train
 
-    args = parse_args(["--model", "fastsr", "--channels", "32", "--blocks", "10", "--steps",
-                       "1", "--epoch-steps", "100", "--batch", "2", "--patch", "48", "--lr",
-                       "1e-12", "--threads", "1", "--out", str(tmp_path / "run"),
+    blocks = _bundled_blocks()
+    args = parse_args(["--model", "fastsr", "--channels", "32", "--blocks", str(blocks + 2),
+                       "--steps", "1", "--epoch-steps", "100", "--batch", "2", "--patch", "48",
+                       "--lr", "1e-12", "--threads", "1", "--out", str(tmp_path / "run"),
                        "--init", *map(str, FASTSR)])
     logs: list[str] = []
     ckpt = train(args, [_rough_dem("a.tif")], [], logs.append)
-    assert any("deepened from 8 to 10" in line for line in logs)
+    assert any(f"deepened from {blocks} to {blocks + 2}" in line for line in logs)
     from training.train import model_from_checkpoint
 
     deeper, bundled = model_from_checkpoint(ckpt), fastsr_from_onnx(FASTSR)
-    assert deeper.blocks == 10
+    assert deeper.blocks == blocks + 2
     x = torch.from_numpy(np.random.default_rng(0).normal(size=(1, 1, 20, 17)).astype("float32"))
     with torch.no_grad():
         for scale in (2, 3, 4):
