@@ -81,13 +81,18 @@ runpy.run_module("training.train", run_name="__main__")
 """
 
 
-def test_training_from_a_packed_corpus_needs_no_gdal(packed, tmp_path):
+@pytest.mark.parametrize("network", [
+    ["--model", "fastsr", "--channels", "8", "--blocks", "2", "--patch", "24"],
+    # benchmarks/gpu/device_check.sh's second run: the bundled vdsr30 read from its ONNX file
+    ["--model", "vdsr30", "--init", os.path.join(ROOT, "models", "vdsr30.onnx"),
+     "--patch", "24", "--clip", "1"],
+], ids=["fastsr", "vdsr30-init"])
+def test_training_from_a_packed_corpus_needs_no_gdal(packed, tmp_path, network):
     pytest.importorskip("torch")
     out, manifest = packed
     run = tmp_path / "run"
     proc = subprocess.run(
-        [sys.executable, "-c", BLOCK_GDAL, "--model", "fastsr", "--channels", "8",
-         "--blocks", "2", "--steps", "4", "--batch", "2", "--patch", "24",
+        [sys.executable, "-c", BLOCK_GDAL, *network, "--steps", "4", "--batch", "2",
          "--epoch-steps", "2", "--threads", "1", "--packed", str(out),
          "--manifest", str(manifest), "--out", str(run)],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
