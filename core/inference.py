@@ -309,13 +309,14 @@ def plan_tiles(card: ModelCard, scale: int, info: raster.RasterInfo, provider: s
     side = side // 16 * 16
     # A raster smaller than a tile is one tile of its own size (no wasted padding).
     side = min(side, max(info.width, info.height))
-    return Plan(_even_tile(max(side, MIN_TILE), info.width, info.height, halo), context, halo)
+    return Plan(even_tile(max(side, MIN_TILE), info.width, info.height, halo), context, halo)
 
 
-def _even_tile(side: int, width: int, height: int, halo: int) -> int:
-    """The tile side, at most `side`, that computes the fewest cells over the raster, halos
-    included: a 3601-cell SRTM tile cut by 1184 needs 4 × 4 tiles, mostly padding in the last
-    row and column, where 4 × 4 tiles of 912 cover it with 40 % less work. Larger wins ties."""
+def even_tile(side: int, width: int, height: int, halo: int) -> int:
+    """The tile side, at most `side`, that computes the fewest cells over a width × height
+    region (the raster, or one chunk of a chunked run), halos included: a 3601-cell SRTM tile
+    cut by 1184 needs 4 × 4 tiles, mostly padding in the last row and column, where 4 × 4
+    tiles of 912 cover it with 40 % less work. Larger wins ties."""
     def cells(t: int) -> int:
         return math.ceil(width / t) * math.ceil(height / t) * (t + 2 * halo) ** 2
 

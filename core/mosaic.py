@@ -532,9 +532,9 @@ def build_kernel(algorithm: str, params: dict, info: RasterInfo, chunk_size: int
     passes = len(inference.DIHEDRAL) if ensemble else 1
     plan = inference.plan_tiles(card, scale, info, provider, int(params["tile_size"]), passes)
     # Tiles cut each chunk evenly: a chunk of 2048 with tiles of 1300 would run a second, mostly
-    # padded 1300-tile for its last 748 cells; two of 1024 cost less for the same result.
-    per_chunk = math.ceil(chunk_size / plan.tile)
-    plan = replace(plan, tile=max(inference.MIN_TILE, math.ceil(chunk_size / per_chunk)))
+    # padded 1300-tile for its last 748 cells; two of about 1024 cost less for the same result.
+    plan = replace(plan, tile=inference.even_tile(min(plan.tile, chunk_size), chunk_size,
+                                                  chunk_size, plan.halo))
     monitor.info(
         f"Model {os.path.basename(card.path)}: {card.describe()}; x{scale}, tiles of "
         f"{plan.tile} × {plan.tile} input cells, {plan.halo}-cell halo."
@@ -617,9 +617,15 @@ def chunk_moments(job: Job, chunk: Chunk, threads: int = 0) -> dict:
     return {"moments": moments, "empty": False, "seconds": time.perf_counter() - t0}
 
 
+def _named_for(stem: str, extra: str, ext: str) -> str:
+    """The file name of a job's result (`extra` empty) or of one of its kernel's extras:
+    r0000_c0000.tif, r0000_c0000.spread.tif; chunks.vrt, chunks.spread.vrt."""
+    return stem + (f".{extra}" if extra else "") + ext
+
+
 def chunk_path(job: Job, chunk: Chunk, extra: str = "") -> str:
     """The chunk's result file, or with `extra` that of one of the kernel's extras."""
-    return os.path.join(job.folder, chunk.name + (f".{extra}" if extra else "") + ".tif")
+    return os.path.join(job.folder, _named_for(chunk.name, extra, ".tif"))
 
 
 def chunk_info(job: Job, chunk: Chunk) -> RasterInfo:
@@ -1052,8 +1058,8 @@ def _bind_outputs(outputs: dict[str, tuple[str, str]], job: Job, chunks: list[Ch
     GeoTIFF / COG translated from such a VRT in the job folder."""
     single = [extra for extra, (_, kind) in outputs.items() if kind != "vrt"]
     for extra, (path, kind) in outputs.items():
-        vrt = path if kind == "vrt" else os.path.join(
-            job.folder, "chunks" + (f".{extra}" if extra else "") + ".vrt")
+        vrt = path if kind == "vrt" else os.path.join(job.folder,
+                                                      _named_for("chunks", extra, ".vrt"))
         write_chunk_vrt(vrt, job, chunks, records, extra)
         if kind != "vrt":
             i = single.index(extra)

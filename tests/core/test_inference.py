@@ -328,16 +328,16 @@ def test_bundled_model_loads_and_is_close_to_bicubic(tmp_path, path):
 
 
 def test_tiles_are_evened_out_over_the_raster():
-    from core.inference import _even_tile
+    from core.inference import even_tile
 
     halo = 57
     # 3601 cells by tiles of at most 1184: 4 per side either way, but 912 wastes no last row.
-    assert _even_tile(1184, 3601, 3601, halo) == 912
+    assert even_tile(1184, 3601, 3601, halo) == 912
     work = {t: math.ceil(3601 / t) ** 2 * (t + 2 * halo) ** 2 for t in (1184, 912)}
     assert work[912] < 0.65 * work[1184]
     # A strip: 1000 rows fit one tile row; the columns still get 4 tiles, a little smaller.
-    assert _even_tile(1184, 3601, 1000, halo) == 1008
+    assert even_tile(1184, 3601, 1000, halo) == 1008
     # Already even: unchanged; never larger than allowed.
-    assert _even_tile(1024, 1024, 1024, halo) == 1024
+    assert even_tile(1024, 1024, 1024, halo) == 1024
     for w, h in ((500, 7000), (2049, 2049), (100, 90)):
-        assert _even_tile(1184, w, h, halo) <= 1184
+        assert even_tile(1184, w, h, halo) <= 1184
