@@ -212,12 +212,8 @@ class DemAlgorithm(QgsProcessingAlgorithm):
         new_layer_destination."""
         for path, layer in layers:
             ds = ogr.Open(path, 1)
-            if ds is None:
-                continue
-            for i in range(ds.GetLayerCount()):
-                if ds.GetLayerByIndex(i).GetName() == layer:
-                    ds.DeleteLayer(i)
-                    break
+            if ds is not None and ds.GetLayerByName(layer) is not None:
+                ds.DeleteLayer(layer)  # by name: osgeo looks the index up
             ds = None
         for path in rasters:
             remove_raster(path)
