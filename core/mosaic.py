@@ -533,8 +533,10 @@ def build_kernel(algorithm: str, params: dict, info: RasterInfo, chunk_size: int
     plan = inference.plan_tiles(card, scale, info, provider, int(params["tile_size"]), passes)
     # Tiles cut each chunk evenly: a chunk of 2048 with tiles of 1300 would run a second, mostly
     # padded 1300-tile for its last 748 cells; two of about 1024 cost less for the same result.
-    plan = replace(plan, tile=inference.even_tile(min(plan.tile, chunk_size), chunk_size,
-                                                  chunk_size, plan.halo))
+    # A raster smaller than a chunk is one chunk of its own size.
+    width, height = min(chunk_size, info.width), min(chunk_size, info.height)
+    plan = replace(plan, tile=inference.even_tile(min(plan.tile, max(width, height)), width,
+                                                  height, plan.halo))
     monitor.info(
         f"Model {os.path.basename(card.path)}: {card.describe()}; x{scale}, tiles of "
         f"{plan.tile} × {plan.tile} input cells, {plan.halo}-cell halo."
