@@ -149,6 +149,24 @@ def summarise(per_file: dict) -> dict:
             for s, methods in summary.items()}
 
 
+def carry_over(per_file: dict, models: dict, earlier: dict) -> list[str]:
+    """Fill in, from an earlier result of the same protocol, the models not scored in this run
+    (a baseline whose run folder is gone, say), so the table keeps them. Changes `per_file` and
+    `models` in place; returns the families carried. The earlier result must cover the same
+    files and scales, or the means would not be over the same cells."""
+    scored = {m["family"] for m in models.values()}
+    carried = {m["family"] for m in earlier["models"].values()} - scored
+    for name, scales in per_file.items():
+        for scale_key, methods in scales.items():
+            old = earlier["per_file"].get(name, {}).get(scale_key)
+            if old is None or not carried <= set(old):
+                raise ValueError(f"the earlier result has no {', '.join(sorted(carried))} "
+                                 f"score for {name} {scale_key}")
+            methods.update({f: old[f] for f in sorted(carried)})
+    models.update({n: m for n, m in earlier["models"].items() if m["family"] in carried})
+    return sorted(carried)
+
+
 def summarise_products(per_file: dict, products: dict[str, str]) -> dict:
     """The mean over each product's files, per scale and method (``summarise`` per product)."""
     out = {}
@@ -297,6 +315,10 @@ def main(argv=None) -> None:
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/sr_validation.json"))
     p.add_argument("--markdown", type=Path, default=None,
                    help="with --manifest: also write the per-product tables here")
+    p.add_argument("--carry-from", type=Path, default=None,
+                   help="an earlier result (same files, scales and degradation) whose models "
+                        "not given here are kept in the tables, e.g. a baseline not on this "
+                        "machine")
     args = p.parse_args(argv)
     if args.manifest is None and (args.products or args.markdown):
         p.error("--products and --markdown need --manifest")
@@ -322,18 +344,31 @@ def main(argv=None) -> None:
         per_file[name] = {f"x{s}": evaluate_file(dem, s, models, args.degradation,
                                                   lambda m: print(m, flush=True))
                           for s in args.scales}
+    scored_models = {m.path.name: {k: m.card[k] for k in ("family", "scales", "parameters",
+                                                          "macs_per_output_mp", "trained_on")}
+                     for m in models}
+    window = (f"central {args.max_size} x {args.max_size} fine cells" if args.max_size
+              else "whole files")
+    if args.carry_from is not None:
+        earlier = json.loads(args.carry_from.read_text())
+        if (earlier["degradation"], earlier["window"]) != (args.degradation, window):
+            p.error(f"{args.carry_from} was scored on {earlier['window']} with "
+                    f"{earlier['degradation']} degradation, this run on {window} with "
+                    f"{args.degradation}")
+        try:
+            carried = carry_over(per_file, scored_models, earlier)
+        except ValueError as e:
+            p.error(f"{args.carry_from}: {e}")
+        print(f"carried over from {args.carry_from}: {', '.join(carried) or 'nothing'}")
     summary = summarise(per_file)
     result = {
         "protocol": "docs/DESIGN.md §7: truth = held-out real DEM, coarse = S x S "
                     f"{args.degradation}, border 2·S excluded, mean over files",
         "degradation": args.degradation,
         "validation_files": args.files,
-        "window": f"central {args.max_size} x {args.max_size} fine cells" if args.max_size
-        else "whole files",
+        "window": window,
         "window_shapes": windows,
-        "models": {m.path.name: {k: m.card[k] for k in ("family", "scales", "parameters",
-                                                           "macs_per_output_mp", "trained_on")}
-                   for m in models},
+        "models": scored_models,
         "summary": summary,
         "per_file": per_file,
     }

@@ -281,3 +281,26 @@ def test_compact_products_table_shows_means_and_ratios():
     assert rows[2] == "| Copernicus (2) | bicubic | 8.00 / 3.00 |"
     assert rows[4] == "|  | **`fastsr`** | 5.60 / 2.00 |"
     assert rows[5] == "| | `fastsr` / Lanczos | 0.80 / 0.80 |"
+
+
+def test_carry_over_keeps_earlier_models_and_refuses_missing_cells():
+    from training.evaluate import carry_over
+
+    earlier = {"models": {"fastsr_x2.onnx": {"family": "fastsr"},
+                          "srcnn3_x2.onnx": {"family": "srcnn3"}},
+               "per_file": {"a.tif": {"x2": {"fastsr": {"rmse": 9.0}, "srcnn3": {"rmse": 7.0}}},
+                            "b.tif": {"x2": {"fastsr": {"rmse": 9.0}, "srcnn3": {"rmse": 5.0}}}}}
+    per_file = {"a.tif": {"x2": {"lanczos": {"rmse": 8.0}, "fastsr": {"rmse": 6.0}}},
+                "b.tif": {"x2": {"lanczos": {"rmse": 6.0}, "fastsr": {"rmse": 4.0}}}}
+    models = {"fastsr_x2.onnx": {"family": "fastsr", "new": True}}
+    assert carry_over(per_file, models, earlier) == ["srcnn3"]
+    # the run's own fastsr stays; the earlier srcnn3 joins it, cell by cell
+    assert per_file["a.tif"]["x2"] == {"lanczos": {"rmse": 8.0}, "fastsr": {"rmse": 6.0},
+                                       "srcnn3": {"rmse": 7.0}}
+    assert per_file["b.tif"]["x2"]["srcnn3"] == {"rmse": 5.0}
+    assert models == {"fastsr_x2.onnx": {"family": "fastsr", "new": True},
+                      "srcnn3_x2.onnx": {"family": "srcnn3"}}
+    # a scale (or file) the earlier result did not score cannot be filled in
+    with pytest.raises(ValueError, match="srcnn3 score for a.tif x3"):
+        carry_over({"a.tif": {"x3": {"fastsr": {"rmse": 1.0}}}},
+                   {"f": {"family": "fastsr"}}, earlier)
