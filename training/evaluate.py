@@ -149,22 +149,31 @@ def summarise(per_file: dict) -> dict:
             for s, methods in summary.items()}
 
 
-def carry_over(per_file: dict, models: dict, earlier: dict) -> list[str]:
-    """Fill in, from an earlier result of the same protocol, the models not scored in this run
-    (a baseline whose run folder is gone, say), so the table keeps them. Changes `per_file` and
-    `models` in place; returns the families carried. The earlier result must cover the same
-    files and scales, or the means would not be over the same cells."""
-    scored = {m["family"] for m in models.values()}
+def carried_families(earlier: dict, scored: set[str], files: list[str],
+                     scale_keys: list[str]) -> list[str]:
+    """The model families of an earlier result of the same protocol that this run does not
+    score (a baseline whose run folder is gone, say). Raises ValueError when the earlier result
+    lacks one of their scores for a file and scale of this run, since the means would then not
+    be over the same cells; checked before scoring, so a mismatch costs no run."""
     carried = {m["family"] for m in earlier["models"].values()} - scored
-    for name, scales in per_file.items():
-        for scale_key, methods in scales.items():
+    if not carried:
+        return []
+    for name in files:
+        for scale_key in scale_keys:
             old = earlier["per_file"].get(name, {}).get(scale_key)
             if old is None or not carried <= set(old):
                 raise ValueError(f"the earlier result has no {', '.join(sorted(carried))} "
                                  f"score for {name} {scale_key}")
-            methods.update({f: old[f] for f in sorted(carried)})
-    models.update({n: m for n, m in earlier["models"].items() if m["family"] in carried})
     return sorted(carried)
+
+
+def carry_over(per_file: dict, models: dict, earlier: dict, carried: list[str]) -> None:
+    """Add the `carried` families' scores and model records from `earlier` to this run's
+    `per_file` and `models` (in place), cell by cell."""
+    for name, scales in per_file.items():
+        for scale_key, methods in scales.items():
+            methods.update({f: earlier["per_file"][name][scale_key][f] for f in carried})
+    models.update({n: m for n, m in earlier["models"].items() if m["family"] in carried})
 
 
 def summarise_products(per_file: dict, products: dict[str, str]) -> dict:
@@ -336,6 +345,20 @@ def main(argv=None) -> None:
 
     models = load_models(args.models, args.threads)
     print(f"models: {', '.join(m.path.name for m in models)}", flush=True)
+    window = (f"central {args.max_size} x {args.max_size} fine cells" if args.max_size
+              else "whole files")
+    earlier, carried = None, []
+    if args.carry_from is not None:
+        earlier = json.loads(args.carry_from.read_text())
+        if (earlier["degradation"], earlier["window"]) != (args.degradation, window):
+            p.error(f"{args.carry_from} was scored on {earlier['window']} with "
+                    f"{earlier['degradation']} degradation, this run on {window} with "
+                    f"{args.degradation}")
+        try:
+            carried = carried_families(earlier, {m.card["family"] for m in models}, args.files,
+                                       [f"x{s}" for s in args.scales])
+        except ValueError as e:
+            p.error(f"{args.carry_from}: {e}")
     per_file: dict = {}
     windows: dict = {}
     for name in args.files:
@@ -347,18 +370,8 @@ def main(argv=None) -> None:
     scored_models = {m.path.name: {k: m.card[k] for k in ("family", "scales", "parameters",
                                                           "macs_per_output_mp", "trained_on")}
                      for m in models}
-    window = (f"central {args.max_size} x {args.max_size} fine cells" if args.max_size
-              else "whole files")
-    if args.carry_from is not None:
-        earlier = json.loads(args.carry_from.read_text())
-        if (earlier["degradation"], earlier["window"]) != (args.degradation, window):
-            p.error(f"{args.carry_from} was scored on {earlier['window']} with "
-                    f"{earlier['degradation']} degradation, this run on {window} with "
-                    f"{args.degradation}")
-        try:
-            carried = carry_over(per_file, scored_models, earlier)
-        except ValueError as e:
-            p.error(f"{args.carry_from}: {e}")
+    if earlier is not None:
+        carry_over(per_file, scored_models, earlier, carried)
         print(f"carried over from {args.carry_from}: {', '.join(carried) or 'nothing'}")
     summary = summarise(per_file)
     result = {

@@ -284,23 +284,28 @@ def test_compact_products_table_shows_means_and_ratios():
 
 
 def test_carry_over_keeps_earlier_models_and_refuses_missing_cells():
-    from training.evaluate import carry_over
+    from training.evaluate import carried_families, carry_over
 
     earlier = {"models": {"fastsr_x2.onnx": {"family": "fastsr"},
                           "srcnn3_x2.onnx": {"family": "srcnn3"}},
                "per_file": {"a.tif": {"x2": {"fastsr": {"rmse": 9.0}, "srcnn3": {"rmse": 7.0}}},
                             "b.tif": {"x2": {"fastsr": {"rmse": 9.0}, "srcnn3": {"rmse": 5.0}}}}}
+    carried = carried_families(earlier, {"fastsr"}, ["a.tif", "b.tif"], ["x2"])
+    assert carried == ["srcnn3"]
     per_file = {"a.tif": {"x2": {"lanczos": {"rmse": 8.0}, "fastsr": {"rmse": 6.0}}},
                 "b.tif": {"x2": {"lanczos": {"rmse": 6.0}, "fastsr": {"rmse": 4.0}}}}
     models = {"fastsr_x2.onnx": {"family": "fastsr", "new": True}}
-    assert carry_over(per_file, models, earlier) == ["srcnn3"]
+    carry_over(per_file, models, earlier, carried)
     # the run's own fastsr stays; the earlier srcnn3 joins it, cell by cell
     assert per_file["a.tif"]["x2"] == {"lanczos": {"rmse": 8.0}, "fastsr": {"rmse": 6.0},
                                        "srcnn3": {"rmse": 7.0}}
     assert per_file["b.tif"]["x2"]["srcnn3"] == {"rmse": 5.0}
     assert models == {"fastsr_x2.onnx": {"family": "fastsr", "new": True},
                       "srcnn3_x2.onnx": {"family": "srcnn3"}}
-    # a scale (or file) the earlier result did not score cannot be filled in
+    # a scale (or file) the earlier result did not score cannot be filled in: refused up front
     with pytest.raises(ValueError, match="srcnn3 score for a.tif x3"):
-        carry_over({"a.tif": {"x3": {"fastsr": {"rmse": 1.0}}}},
-                   {"f": {"family": "fastsr"}}, earlier)
+        carried_families(earlier, {"fastsr"}, ["a.tif"], ["x2", "x3"])
+    with pytest.raises(ValueError, match="srcnn3 score for c.tif x2"):
+        carried_families(earlier, {"fastsr"}, ["a.tif", "c.tif"], ["x2"])
+    # scoring every family of the earlier result carries nothing and needs nothing of it
+    assert carried_families(earlier, {"fastsr", "srcnn3"}, ["c.tif"], ["x4"]) == []
