@@ -1,5 +1,4 @@
 """Landform classes against explicit per-cell rules, hand-made terrain, blocked = whole."""
-import importlib.util
 import math
 import os
 
@@ -13,11 +12,9 @@ from core.errors import DemError
 from core.progress import RecordingMonitor
 from core.raster import RasterInfo, read_array, write_array
 from core.terrain import slope_degrees
+from tests.helpers_scripts import load_script
 
-_spec = importlib.util.spec_from_file_location(
-    "tpi_reference", os.path.join(os.path.dirname(__file__), "test_tpi.py"))
-ref = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(ref)
+ref = load_script("tests/core/test_tpi.py")
 
 
 def rule_landform(sn, ln, slope, thr):

@@ -1,19 +1,15 @@
 """The least-squares linear yardstick of benchmarks/bench_linear_bound.py on hand-made grids."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 
 from core.scoring import block_mean
+from tests.helpers_scripts import load_script
 from training.dataset import load_dem
 
-_SPEC = importlib.util.spec_from_file_location(
-    "bench_linear_bound", Path(__file__).resolve().parents[2] / "benchmarks" /
-    "bench_linear_bound.py")
-bound = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(bound)
+bound = load_script("benchmarks/bench_linear_bound.py")
 
 
 def test_neighbour_differences_by_hand():

@@ -1,17 +1,13 @@
 """The predictability index of benchmarks/bench_predictability.py on grids whose answer is known."""
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 
-_SPEC = importlib.util.spec_from_file_location(
-    "bench_predictability", Path(__file__).resolve().parents[2] / "benchmarks" /
-    "bench_predictability.py")
-bench = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(bench)
+from tests.helpers_scripts import load_script
+
+bench = load_script("benchmarks/bench_predictability.py")
 
 
 def test_white_noise_gives_minus_two_thirds():
