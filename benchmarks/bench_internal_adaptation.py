@@ -33,15 +33,8 @@ from core.scoring import block_mean  # noqa: E402
 from training.corpus import CORPUS_DIR  # noqa: E402
 from training.dataset import Dem, PatchSampler, load_dem  # noqa: E402
 from training.evaluate import fill_nearest  # noqa: E402
-from training.train import (  # noqa: E402
-    load_checkpoint,
-    model_from_checkpoint,
-    predict,
-    training_loss,
-)
+from training.train import bundled_fastsr, predict, training_loss  # noqa: E402
 
-# The bundled fastsr's weights (stage 3c) as a PyTorch checkpoint.
-BUNDLED = ROOT / "training" / "checkpoints" / "fastsr10_srtm_ft2.pt"
 DEV_FILES = ("cop30_kars_plateau.tif", "cop30_los_angeles_basin.tif")
 # (steps, Adam learning rate, scale of the internal pairs: None = the scale asked for)
 CONFIGS = ((200, 2e-5, None), (200, 1e-4, None), (1000, 2e-5, None), (1000, 1e-4, None),
@@ -122,7 +115,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    base = model_from_checkpoint(load_checkpoint(BUNDLED))
+    base = bundled_fastsr()
     dems = [load_dem(args.corpus / name) for name in DEV_FILES]
     results = [{"steps": c[0], "lr": c[1], "pair_scale": c[2], "rows": run(c, base, dems)}
                for c in CONFIGS]

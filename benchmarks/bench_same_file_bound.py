@@ -42,15 +42,8 @@ from core.scoring import block_mean, upsample_baseline  # noqa: E402
 from training.corpus import CORPUS_DIR, read_manifest  # noqa: E402
 from training.dataset import Dem, PatchSampler, load_dem  # noqa: E402
 from training.evaluate import fill_nearest  # noqa: E402
-from training.train import (  # noqa: E402
-    load_checkpoint,
-    model_from_checkpoint,
-    predict,
-    training_loss,
-)
+from training.train import bundled_fastsr, predict, training_loss  # noqa: E402
 
-# The bundled fastsr's weights (stage 3c) as a PyTorch checkpoint.
-BUNDLED = ROOT / "training" / "checkpoints" / "fastsr10_srtm_ft2.pt"
 SCALES = (2, 3, 4)
 # Fine-tune recipe: the bundled training's loss, a learning rate below its last cycle's start
 # (the weights should adapt, not restart), scales taken in turn as in training. Two lengths:
@@ -213,8 +206,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    ckpt = load_checkpoint(BUNDLED)
-    base = model_from_checkpoint(ckpt).eval()
+    base = bundled_fastsr()
     # Like the runner: nearest-valid values over the whole receptive field (+2) beyond the edge.
     margin = int(read_card_items(str(ROOT / "models" / "fastsr_x2.onnx"))["receptive_field"]) + 2
     entries = [e for e in read_manifest() if e.split == "holdout"

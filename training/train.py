@@ -304,6 +304,16 @@ def model_from_checkpoint(ckpt: dict) -> torch.nn.Module:
     return model.eval()
 
 
+# The bundled fastsr (stage 3c) as a PyTorch checkpoint, for benchmarks that start from it;
+# tests/core/test_bundled_checkpoint.py checks that it computes what models/fastsr_x*.onnx do.
+BUNDLED_FASTSR = Path(__file__).resolve().parent / "checkpoints" / "fastsr10_srtm_ft2.pt"
+
+
+def bundled_fastsr() -> torch.nn.Module:
+    """The bundled fastsr network in PyTorch, in eval mode."""
+    return model_from_checkpoint(load_checkpoint(BUNDLED_FASTSR))
+
+
 def train(args: argparse.Namespace, train_dems: list[Dem], val_dems: list[Dem],
           log=print) -> dict:
     """Run (or resume) training; returns the final checkpoint dict."""

@@ -1,8 +1,9 @@
 """The PyTorch checkpoint that benchmarks fine-tune as "the bundled fastsr" is that network.
 
 bench_internal_adaptation.py and bench_same_file_bound.py start from
-training/checkpoints/fastsr10_srtm_ft2.pt; if a new default model were kept without updating
-them, they would measure an old network. Same input, same output as the shipped ONNX files.
+training.train.bundled_fastsr(); if a new default model were kept without updating
+BUNDLED_FASTSR, they would measure an old network. Same input, same output as the shipped
+ONNX files.
 """
 from __future__ import annotations
 
@@ -13,15 +14,14 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from training.train import load_checkpoint, model_from_checkpoint
+from training.train import bundled_fastsr
 
 ROOT = Path(__file__).resolve().parents[2]
-CHECKPOINT = ROOT / "training" / "checkpoints" / "fastsr10_srtm_ft2.pt"
 
 
 @pytest.fixture(scope="module")
 def network():
-    return model_from_checkpoint(load_checkpoint(CHECKPOINT)).eval()
+    return bundled_fastsr()
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
