@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +61,20 @@ def fill_nearest(z: np.ndarray) -> np.ndarray:
     return z[tuple(idx)]
 
 
+def upscale_like_runner(coarse: np.ndarray, scale: int, margin: int,
+                        network: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """A network's fine grid with the runner's edge handling.
+
+    Beyond the raster edge (margin coarse cells: the receptive field + 2) and in nodata, the
+    network sees nearest-valid values, never its own zero padding; the output is NaN where the
+    coarse cell is nodata. `network` maps a NaN-free coarse array to its fine array, in metres.
+    """
+    fine = network(fill_nearest(np.pad(coarse, margin, constant_values=np.nan)))
+    m = margin * scale
+    fine = fine[m:m + coarse.shape[0] * scale, m:m + coarse.shape[1] * scale]
+    return np.where(np.kron(np.isfinite(coarse), np.ones((scale, scale), bool)), fine, np.nan)
+
+
 class OnnxModel:
     """One ONNX model file with its card, run the way the runner runs it."""
 
@@ -77,23 +92,18 @@ class OnnxModel:
 
     def upscale(self, coarse: np.ndarray, coarse_cell_m: float, scale: int) -> np.ndarray:
         norm = self.card["normalisation"]
-        valid = np.isfinite(coarse)
-        offset = float(coarse[valid].mean())
+        offset = float(coarse[np.isfinite(coarse)].mean())
         d = float(normalisation_scale(coarse_cell_m, norm["scale_m"], norm["scale_per_cell"]))
-        # Like the runner: beyond the raster edge the network sees nearest-valid values over
-        # its whole receptive field (+2), never its own zero padding.
-        c = int(self.card["receptive_field"]) + 2
-        padded = np.pad(coarse, c, constant_values=np.nan)
-        x = (fill_nearest(padded) - offset) / d
         name = self.session.get_inputs()[0].name
-        if self.card["input_space"] == "upsampled":
-            x = bicubic_upsample(x, scale)
-        x = x.astype(np.float32)[None, None]
-        fine = self.session.run(["fine"], {name: x})[0][0, 0].astype(np.float64) * d + offset
-        s = scale
-        fine = fine[c * s:(c + coarse.shape[0]) * s, c * s:(c + coarse.shape[1]) * s]
-        mask = np.kron(valid, np.ones((s, s), bool))
-        return np.where(mask, fine, np.nan)
+
+        def network(filled: np.ndarray) -> np.ndarray:
+            x = (filled - offset) / d
+            if self.card["input_space"] == "upsampled":
+                x = bicubic_upsample(x, scale)
+            x = x.astype(np.float32)[None, None]
+            return self.session.run(["fine"], {name: x})[0][0, 0].astype(np.float64) * d + offset
+
+        return upscale_like_runner(coarse, scale, int(self.card["receptive_field"]) + 2, network)
 
 
 def load_models(paths: list[Path], threads: int) -> list[OnnxModel]:
