@@ -222,40 +222,59 @@ def _bad_cells(zp: np.ndarray) -> np.ndarray:
     return rows[:, :-2] | rows[:, 1:-1] | rows[:, 2:]
 
 
+def _weighted_sum(terms: np.ndarray, weights: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """Σ_k weights[k] · terms[k] over the first axis, always in the order k = 0, 1, …: each
+    cell's sum is then the same however many cells a strip holds. (A BLAS product picks its
+    kernel and summation order by the matrix shape, which made a blocked run differ from a
+    whole-raster run by an ulp on some CPUs.) Zero weights are skipped: they add exactly 0."""
+    total = np.zeros(terms.shape[1:], dtype=terms.dtype)
+    for term, weight in zip(terms, weights):
+        if weight != 0:
+            np.multiply(term, weight, out=scratch)
+            total += scratch
+    return total
+
+
 def _weighted_mean_strip(zp: np.ndarray, out4: np.ndarray, plan: _Plan, preserve_mean: bool,
                          bad: np.ndarray) -> None:
     z0, neighbours = _views(zp)
     h, w = z0.shape
     s = plan.scale
     # Anomalies z_k − z0 keep the sums accurate in float32 (metres of relief, not of altitude).
-    anomaly = np.empty((h, w, 8), dtype=zp.dtype)
+    anomaly = np.empty((8, h, w), dtype=zp.dtype)
     for k, zk in enumerate(neighbours):
-        np.subtract(zk, z0, out=anomaly[:, :, k])
-    flat = anomaly.reshape(h * w, 8)
+        np.subtract(zk, z0, out=anomaly[k])
     coef = plan.coefficients(preserve_mean, zp.dtype)
     idx = np.flatnonzero(bad)
     fix = None
     if idx.size:
         # Windows with nodata: renormalise over the valid neighbours. The centre always counts;
         # a nodata centre comes out NaN through z0 below.
-        sub = flat[idx]
+        sub = anomaly.reshape(8, h * w)[:, idx]
         valid = ~np.isnan(sub)
         sub[~valid] = 0.0
+        valid = valid.astype(zp.dtype)
         wts = plan.weights.astype(zp.dtype)
-        den = valid.astype(zp.dtype) @ wts + plan.centre_weight.astype(zp.dtype)
-        den[:, plan.centre_only] = 1.0
-        fix = (sub @ wts) / den
+        scratch = np.empty(idx.size, dtype=zp.dtype)
+        fix = np.empty((s * s, idx.size), dtype=zp.dtype)
+        for ab in range(s * s):
+            if plan.centre_only[ab]:
+                fix[ab] = 0.0
+                continue
+            den = _weighted_sum(valid, wts[:, ab], scratch) + plan.centre_weight[ab].astype(
+                zp.dtype)
+            fix[ab] = _weighted_sum(sub, wts[:, ab], scratch) / den
         if preserve_mean:
-            fix -= fix.mean(axis=1, keepdims=True)
-    # Output row a of every cell is contiguous (w·S values): one product per a, whose (cell, b)
-    # layout is exactly that row, then one long add of z0 repeated S times.
-    z0_rows = np.repeat(z0, s, axis=1)
+            fix -= fix.mean(axis=0, keepdims=True)
+    scratch = np.empty((h, w), dtype=zp.dtype)
     for a in range(s):
-        # Full windows: a fixed linear map of the window (a small matrix product).
-        delta = flat @ coef[:, a * s : (a + 1) * s]
-        if fix is not None:
-            delta[idx] = fix[:, a * s : (a + 1) * s]
-        np.add(z0_rows, delta.reshape(h, w * s), out=out4[:, a].reshape(h, w * s))
+        for b in range(s):
+            ab = a * s + b
+            # Full windows: a fixed linear map of the window's anomalies.
+            delta = _weighted_sum(anomaly, coef[:, ab], scratch)
+            if fix is not None:
+                delta.reshape(-1)[idx] = fix[ab]
+            np.add(z0, delta, out=out4[:, a, :, b])
 
 
 def _select(wins: np.ndarray, new: np.ndarray, old: np.ndarray) -> np.ndarray:
