@@ -6,6 +6,8 @@ REFUSED = [
                                         "number ≥ 2."),
     ("superresolution", {"scale": 1}, "SCALE: 1 is out of range; allowed: a whole number ≥ 2."),
     ("superresolution", {"tile_size": -1}, "TILE_SIZE: -1 is out of range"),
+    ("superresolution", {"tile_size": 4}, "TILE_SIZE: 4 is too small; allowed: 0 (automatic) or "
+                                          "a whole number ≥ 8."),
     ("superresolution", {"device": "tpu"}, "DEVICE: 'tpu' is not an accepted value"),
     ("attraction", {"scale": 2.5}, "SCALE: 2.5 is not a whole number"),
     ("attraction", {"neighbourhood": 3}, "NEIGHBOURHOOD: '3' is not an accepted value; use the "

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 
 from .. import inference
 from ..chunks import Kernel, ModelBlob, cached_session, sub_windows
+from ..errors import DemError
 from ..models import bundled_families
 from ..params import (
     BOOLEAN,
@@ -84,6 +85,14 @@ def kernel(values, info, chunk_size, monitor, extras=()):
             ModelBlob.read(card.path))
 
 
+def rules(values: dict) -> None:
+    # A tile narrower than the network's context is mostly halo; the runner has always refused
+    # one, but only after the model was loaded: now both front doors refuse it up front.
+    if 0 < values["tile_size"] < inference.MIN_TILE:
+        raise DemError(f"TILE_SIZE: {values['tile_size']} is too small; allowed: 0 (automatic) "
+                       f"or a whole number ≥ {inference.MIN_TILE}.")
+
+
 def bundled_models() -> tuple[tuple[Choice, ...], str | None]:
     """The bundled model families (what models/ holds) and the default one."""
     families, default = bundled_families()
@@ -119,8 +128,8 @@ SPEC = AlgorithmSpec(
               "the GPU, or an error saying why it cannot be used; cpu. The one used is "
               "reported.", default="auto", choices=tuple(Choice(d) for d in inference.DEVICES)),
         Param("TILE_SIZE", INTEGER, "Tile size in input cells (0 = automatic)",
-              "input cells per tile side; 0 chooses it from the free memory.", default=0,
-              minimum=0),
+              f"input cells per tile side, at least {inference.MIN_TILE}; 0 chooses it from the "
+              "free memory.", default=0, minimum=0),
         Param("ENSEMBLE", BOOLEAN, "Self-ensemble over 8 rotations and flips (8× the work)",
               "average the network over the 8 rotations and flips of every tile: about 0.6 % "
               "lower RMSE (median of ten held-out DEMs) at 4 to 11 times the time.",
@@ -138,6 +147,7 @@ SPEC = AlgorithmSpec(
         Output("DEVICE_USED", STRING_OUT, "onnxruntime execution provider used",
                "the device the network ran on."),
     ),
+    rules=rules,
     kernel=kernel,
     extras={"spread": "OUTPUT_SPREAD"},
     notes="The 30-layer network follows Jiao, Wang, Lv and Peng (2020), Super-resolution "
