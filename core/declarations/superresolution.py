@@ -115,7 +115,7 @@ SPEC = AlgorithmSpec(
     params=(
         INPUT_DEM,
         Param("SCALE", INTEGER, "Scale factor (2, 3 or 4 for the bundled models)",
-              "the factor itself: 2 makes cells half as wide; the model's card lists the "
+              "the factor itself (2 makes cells half as wide); the model's card lists the "
               "factors it supports.", default=2, minimum=2),
         Param("MODEL", ENUM, "Bundled model",
               "the network that computes the result; fastsr is the faster and more accurate.",
@@ -124,9 +124,9 @@ SPEC = AlgorithmSpec(
               "your own .onnx file with a demsr model card; used instead of the bundled model.",
               optional=True, extension="onnx"),
         Param("DEVICE", ENUM, "Device",
-              "auto: the GPU when onnxruntime-gpu and CUDA are available, else the CPU; cuda: "
-              "the GPU, or an error saying why it cannot be used; cpu. The one used is "
-              "reported.", default="auto", choices=tuple(Choice(d) for d in inference.DEVICES)),
+              "auto uses the GPU when onnxruntime-gpu and CUDA are available, else the CPU; "
+              "cuda uses the GPU or says why it cannot; cpu uses the processor. The one used "
+              "is reported.", default="auto", choices=tuple(Choice(d) for d in inference.DEVICES)),
         Param("TILE_SIZE", INTEGER, "Tile size in input cells (0 = automatic)",
               f"input cells per tile side, at least {inference.MIN_TILE}; 0 chooses it from the "
               "free memory.", default=0, minimum=0),
