@@ -14,7 +14,6 @@ from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingFeedback,
-    QgsProcessingParameterEnum,
     QgsVectorFileWriter,
 )
 from qgis.PyQt import sip
@@ -24,6 +23,7 @@ from qgis.PyQt.QtGui import QIcon
 from ..core.errors import Cancelled, DemError
 from ..core.progress import Monitor
 from ..core.raster import RasterInfo, read_info, remove_raster
+from . import declared
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(__file__))
 ICONS = os.path.join(PLUGIN_DIR, "icons")
@@ -72,6 +72,7 @@ class DemAlgorithm(QgsProcessingAlgorithm):
     (Not `run`: that is QgsProcessingAlgorithm's own entry point, which processing.run calls.)"""
 
     ALG_ID = ""
+    SPEC = None  # the algorithm's declaration (core/declarations/): parameters, help, checks
     DISPLAY_NAME = ""
     GROUP = "terrain"
     SHORT = ""  # one line for the toolbox tooltip
@@ -118,15 +119,13 @@ class DemAlgorithm(QgsProcessingAlgorithm):
         return type(self)()
 
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS's name)
-        # QGIS 3.22 answers a wrong option with a bare "Incorrect parameter value for X"; say
-        # which values are accepted, in the form the command-line help prints them.
-        for definition in self.parameterDefinitions():
-            if not isinstance(definition, QgsProcessingParameterEnum):
-                continue
-            value = parameters.get(definition.name())
-            if value is None or definition.checkValueIsAcceptable(value, context):
-                continue
-            return False, enum_message(definition, value)
+        # QGIS answers a wrong value with a bare "Incorrect parameter value for X": the
+        # declaration's own checks come first and name the parameter and its allowed values,
+        # in the words the command line (core.batch) uses too.
+        if self.SPEC is not None:
+            refusal = declared.check(self.SPEC, parameters)
+            if refusal:
+                return False, refusal
         return super().checkParameterValues(parameters, context)
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS's name)
@@ -234,14 +233,6 @@ class DemAlgorithm(QgsProcessingAlgorithm):
 
 # What QGIS's Processing writes for "a layer in an OGR dataset" destinations.
 _OGR_DESTINATION = re.compile(r"^ogr:dbname='(?P<path>[^']+)'\s+table=\"(?P<table>[^\"]+)\"")
-
-
-def enum_message(definition, value) -> str:
-    """'NAME: 'x' is not an accepted value; use 0 (square), 1 (circle) or 2 (annulus).'"""
-    choices = [f"{i} ({option})" for i, option in enumerate(definition.options())]
-    listed = ", ".join(choices[:-1]) + f" or {choices[-1]}" if len(choices) > 1 else choices[0]
-    return (f"{definition.name()}: '{value}' is not an accepted value; use the option's number: "
-            f"{listed}.")
 
 
 # Post-processors run after the algorithm object that made them is gone; a Python reference

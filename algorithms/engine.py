@@ -15,32 +15,10 @@ import importlib
 import os
 import sys
 
-from qgis.core import QgsProcessingParameterDefinition, QgsProcessingParameterString
-
 from ..core.errors import Cancelled, DemError
 
-ENGINE = "ENGINE"
-# Appended to the help of every algorithm that has the parameter.
-ENGINE_HELP = (
-    "\nENGINE (advanced): empty = run in this process; local (or local:N) = chunk by chunk on a "
-    "Dask LocalCluster of one worker process per core (N); a Dask scheduler address "
-    "(tcp://host:8786) or scheduler file = on that cluster. Same result as in-process; the "
-    "chunks and their manifest are kept beside the output until it is complete, so a cancelled "
-    "run resumes where it stopped (docs/large-areas.md)."
-)
+ENGINE = "ENGINE"  # declared in core/declarations/common.py
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def add_engine_parameter(algorithm) -> None:
-    """The optional, advanced ENGINE string parameter (default empty = in this process)."""
-    param = QgsProcessingParameterString(
-        ENGINE,
-        algorithm.tr("Distributed engine: empty = in this process; local (or local:N) = a Dask "
-                     "LocalCluster on this machine; or a Dask scheduler address "
-                     "(tcp://host:8786) or scheduler file"),
-        defaultValue="", optional=True)
-    param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-    algorithm.addParameter(param)
 
 
 def engine_of(algorithm, parameters, context) -> str:

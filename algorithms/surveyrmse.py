@@ -17,23 +17,17 @@ from qgis.core import (
     QgsFeatureSink,
     QgsField,
     QgsFields,
-    QgsProcessing,
-    QgsProcessingOutputNumber,
-    QgsProcessingParameterEnum,
-    QgsProcessingParameterFeatureSink,
-    QgsProcessingParameterFeatureSource,
-    QgsProcessingParameterField,
-    QgsProcessingParameterFileDestination,
-    QgsProcessingParameterMultipleLayers,
     QgsRasterLayer,
     QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QVariant
 
 from ..core import report, sampling, survey
+from ..core.declarations.surveyrmse import SPEC
 from ..core.errors import DemError
 from ..core.raster import read_info
 from .base import DemAlgorithm, OutputFiles
+from .declared import add_parameters
 
 # The table's columns before the statistics (survey.STATISTICS).
 TABLE_COLUMNS = (("dem", 254), ("source", 254), ("crs", 64), ("sampling", 10), ("prefix", 10))
@@ -179,58 +173,15 @@ class SurveyRmseAlgorithm(DemAlgorithm):
     DISPLAY_NAME = "DEM accuracy against survey points"
     GROUP = "accuracy"
     ICON = "surveyrmse.svg"
-    SHORT = "RMSE, bias, NMAD, LE90 and more of one or more DEMs against survey points."
+    SHORT = SPEC.summary
     TAGS = ("accuracy", "rmse", "nmad", "le90", "validation", "survey", "gnss", "checkpoints",
             "error", "statistics")
-    HELP = (
-        "Samples each DEM at survey points and reports how well it fits: residual e = DEM − "
-        "survey.\n"
-        "DEMS: one or more rasters (band 1), each in its own CRS; the points are reprojected to "
-        "each DEM's CRS with the project's datum transformations.\n"
-        "ELEVATION_FIELD: a numeric field with the surveyed height; empty = the geometry's Z. "
-        "NULL values are skipped and counted.\n"
-        "SAMPLING: 0 = nearest cell, 1 = bilinear (2 × 2 cell centres) or 2 = bicubic (Keys "
-        "cubic convolution, a = −0.5, 4 × 4 cells). A point is used only if its whole stencil "
-        "holds valid cells; otherwise it is skipped as outside, edge (stencil crosses the raster "
-        "border) or nodata, counted in the table and listed in the log, never silently "
-        "dropped.\n"
-        "Statistics per DEM: N used/skipped, ME (bias), MAE, RMSE, SD (sample, n − 1), NMAD = "
-        "1.4826·median(|e − median(e)|), LE90/LE95 (90th/95th percentile of |e|, linear "
-        "interpolation), max |e|, NSSDA 95 % = 1.9600·RMSE (FGDC-STD-007.3-1998).\n"
-        "OUTPUT_RESIDUALS (optional): every input attribute plus, per DEM, PREFIX_z (sampled "
-        "value), PREFIX_e (residual) and PREFIX_s (ok/outside/edge/nodata/no_elevation/"
-        "no_position). PREFIX comes from the layer name (at most 7 characters, so names are "
-        "shapefile-safe); the table's 'prefix' column gives the mapping.\n"
-        "OUTPUT_TABLE (optional): one row per DEM. OUTPUT_HTML (optional): a report with the "
-        "table, a residual histogram and an observed-vs-predicted scatter per DEM.\n"
-        "The numeric outputs RMSE, ME, MAE and NMAD hold the first DEM's values, for models; "
-        "they are returned whichever outputs are written."
-    )
+    SPEC = SPEC
+    HELP = SPEC.help_text()
     METHODS = sampling.METHODS
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS's name)
-        self.addParameter(QgsProcessingParameterMultipleLayers(
-            "DEMS", self.tr("DEMs"), QgsProcessing.TypeRaster))
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            "POINTS", self.tr("Survey points"), [QgsProcessing.TypeVectorPoint]))
-        self.addParameter(QgsProcessingParameterField(
-            "ELEVATION_FIELD", self.tr("Survey elevation field (empty: geometry Z)"),
-            parentLayerParameterName="POINTS", type=QgsProcessingParameterField.Numeric,
-            optional=True))
-        self.addParameter(QgsProcessingParameterEnum(
-            "SAMPLING", self.tr("Sampling"), options=list(self.METHODS), defaultValue=1))
-        self.addParameter(QgsProcessingParameterFeatureSink(
-            "OUTPUT_RESIDUALS", self.tr("Residuals"), QgsProcessing.TypeVectorPoint,
-            optional=True, createByDefault=True))
-        self.addParameter(QgsProcessingParameterFeatureSink(
-            "OUTPUT_TABLE", self.tr("Accuracy table"), QgsProcessing.TypeVector,
-            optional=True, createByDefault=True))
-        self.addParameter(QgsProcessingParameterFileDestination(
-            "OUTPUT_HTML", self.tr("Accuracy report"), self.tr("HTML files (*.html)"),
-            optional=True, createByDefault=True))
-        for key, label in (("RMSE", "RMSE"), ("ME", "ME (bias)"), ("MAE", "MAE"),
-                           ("NMAD", "NMAD")):
-            self.addOutput(QgsProcessingOutputNumber(key, self.tr(f"{label} of the first DEM")))
+        add_parameters(self, SPEC)
 
     def _dems(self, parameters, context, points_crs, monitor) -> tuple:
         """The DEMs as core.survey.DemSource, and their CRS ids for the table."""

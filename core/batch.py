@@ -15,9 +15,10 @@ import os
 import sys
 import time
 
-from . import attraction, inference, landforms, mosaic, tpi
+from . import mosaic
+from .declarations import SPECS
 from .errors import Cancelled, DemError
-from .models import bundled_families
+from .params import BOOLEAN, ENUM, FILE, AlgorithmSpec, Param
 from .progress import Monitor
 
 EPILOG = """\
@@ -94,30 +95,6 @@ def _clock(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def _choice(choices, what: str, aliases: dict | None = None):
-    """An argparse type taking a name, or its index as Processing's enumerations do."""
-    aliases = aliases or {}
-
-    def parse(text: str) -> str:
-        value = aliases.get(text.lower(), text.lower())
-        if value.isdigit() and int(value) < len(choices):
-            return choices[int(value)]
-        if value in choices:
-            return value
-        raise argparse.ArgumentTypeError(
-            f"{what} must be one of {', '.join(choices)} (or its index 0–{len(choices) - 1})")
-
-    return parse
-
-
-
-def _window_options(parser, defaults: dict, shapes, units) -> None:
-    """--shape and --units, shared by TPI and landforms."""
-    _option(parser, "shape", type=shapes, default=defaults["shape"],
-            help=f"{', '.join(tpi.SHAPES)} (default %(default)s)")
-    _option(parser, "units", type=units, default=defaults["units"],
-            help="cells or 'map units' (metres for a geographic CRS; default %(default)s)")
-
 def _option(parser, name: str, **kwargs) -> None:
     """--name-with-dashes and --name_with_underscores for one parameter."""
     dashed = "--" + name.replace("_", "-")
@@ -125,62 +102,38 @@ def _option(parser, name: str, **kwargs) -> None:
     parser.add_argument(*flags, dest=name, **kwargs)
 
 
-def _algorithm_options(parser, algorithm: str) -> None:
-    d = mosaic.DEFAULTS[algorithm]
-    units = _choice(tpi.UNITS, "units", {"map_units": "map units", "map-units": "map units"})
-    shapes = _choice(tpi.SHAPES, "shape")
-    if algorithm == "superresolution":
-        families, default = bundled_families()
-        _option(parser, "scale", type=int, default=d["scale"],
-                help="scale factor, 2, 3 or 4 for the bundled models (default %(default)s)")
-        _option(parser, "model", type=_choice(families, "model") if families else str,
-                default=default, help=f"bundled model: {', '.join(families)} or its number "
-                f"(default {default})")
-        _option(parser, "model_file", default=None,
-                help="your own .onnx with a demsr model card (overrides --model)")
-        _option(parser, "device", type=_choice(inference.DEVICES, "device"),
-                default=d["device"], help=f"onnxruntime device: {', '.join(inference.DEVICES)} "
-                "or its number (default %(default)s)")
-        _option(parser, "tile_size", type=int, default=d["tile_size"],
-                help="input cells per tile side, 0 = automatic (default %(default)s)")
-        _option(parser, "ensemble", action=argparse.BooleanOptionalAction,
-                default=d["ensemble"], help="self-ensemble over 8 rotations and flips, 8× the "
-                "work (default %(default)s)")
-        _option(parser, "output_spread", default=None, metavar="PATH",
-                help="also write the standard deviation of the 8 ensemble results (m) to this "
-                ".tif or .vrt (implies --ensemble); a spread, not a calibrated uncertainty")
-    elif algorithm == "attraction":
-        _option(parser, "scale", type=int, default=d["scale"],
-                help="sub-pixels per cell side, ≥ 2 (default %(default)s)")
-        _option(parser, "neighbourhood", type=_choice(attraction.NEIGHBOURHOODS, "neighbourhood"),
-                default=d["neighbourhood"], help=f"{', '.join(attraction.NEIGHBOURHOODS)} "
-                "(default %(default)s)")
-        _option(parser, "assignment", type=_choice(attraction.ASSIGNMENTS, "assignment"),
-                default=d["assignment"], help=f"{', '.join(attraction.ASSIGNMENTS)} "
-                "(default %(default)s)")
-        _option(parser, "preserve_mean", action=argparse.BooleanOptionalAction,
-                default=d["preserve_mean"], help="keep each cell's mean (default %(default)s)")
-    elif algorithm == "tpi":
-        _option(parser, "radius", type=float, default=d["radius"],
-                help="radius, outer radius for an annulus (default %(default)s)")
-        _option(parser, "inner_radius", type=float, default=d["inner_radius"],
-                help="inner radius, annulus only (default %(default)s)")
-        _window_options(parser, d, shapes, units)
-        _option(parser, "standardize", action=argparse.BooleanOptionalAction,
-                default=d["standardize"], help="(TPI − mean) / sd over the whole raster "
-                "(default %(default)s)")
-    else:
-        _option(parser, "small_radius", type=float, default=d["small_radius"],
-                help="small neighbourhood radius (default %(default)s)")
-        _option(parser, "large_radius", type=float, default=d["large_radius"],
-                help="large neighbourhood radius (default %(default)s)")
-        _window_options(parser, d, shapes, units)
-        _option(parser, "slope_threshold", type=float, default=d["slope_threshold"],
-                help="degrees (default %(default)s)")
-        _option(parser, "scheme", type=_choice(landforms.SCHEMES, "scheme"), default=d["scheme"],
-                help=f"{', '.join(landforms.SCHEMES)} (default %(default)s)")
-        _option(parser, "output_table", default=None,
-                help="also write the cells / km² / percent per class to this CSV file")
+def _parse(param: Param):
+    """An argparse type: the parameter's own check, its refusal as argparse's message."""
+
+    def parse(text: str):
+        try:
+            return param.validate(text)
+        except DemError as err:
+            raise argparse.ArgumentTypeError(str(err)) from err
+
+    parse.__name__ = param.key  # argparse names the type in some messages
+    return parse
+
+
+def _algorithm_options(parser, spec: AlgorithmSpec) -> None:
+    """The algorithm's options, from its declaration: each one's help is the line the dialog's
+    help shows for it (label, what it does, default, allowed values)."""
+    for param in spec.option_params:
+        # %% : argparse formats help strings with %.
+        text = param.describe().replace("%", "%%")
+        if param.kind == BOOLEAN:
+            parser.add_argument(*param.flags, dest=param.key, default=param.default,
+                                action=argparse.BooleanOptionalAction, help=text)
+            continue
+        choices, _ = param.options()
+        kind = param.kind != ENUM or choices  # no bundled model: take any name
+        parser.add_argument(*param.flags, dest=param.key, default=param.default_value(),
+                            type=_parse(param) if kind else str, help=text,
+                            metavar="PATH" if param.kind == FILE else None)
+    for output in spec.outputs:
+        if output.option:
+            parser.add_argument(*output.flags, dest=output.key, default=None, metavar="PATH",
+                                help=output.describe().replace("%", "%%"))
 
 
 def _common_options(parser) -> None:
@@ -224,9 +177,10 @@ def parser() -> argparse.ArgumentParser:
     for name in mosaic.ALGORITHMS:
         p = sub.add_parser(name, help=f"demsr:{name}", epilog=EPILOG,
                            formatter_class=argparse.RawDescriptionHelpFormatter,
-                           description=f"demsr:{name} over a large area, chunk by chunk.")
+                           description=f"demsr:{name} over a large area, chunk by chunk: "
+                                       f"{SPECS[name].summary}")
         _common_options(p)
-        _algorithm_options(p.add_argument_group(f"{name} parameters"), name)
+        _algorithm_options(p.add_argument_group(f"{name} parameters"), SPECS[name])
     return top
 
 
@@ -250,9 +204,11 @@ def _write_table(path: str, rows: list[tuple]) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     monitor = ProgressBar(quiet=args.quiet)
-    options = {k: getattr(args, k) for k in mosaic.DEFAULTS[args.algorithm]}
+    spec = SPECS[args.algorithm]
     engine = None
     try:
+        # The rules between parameters, as Processing checks them, before any cluster starts.
+        options = spec.validate({p.key: getattr(args, p.key) for p in spec.option_params})
         spread = getattr(args, "output_spread", None)
         mosaic.check_paths(args.input, args.output, args.cog, spread)
         engine = _engine(args, monitor)

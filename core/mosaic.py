@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import hashlib
 import json
 import math
 import os
@@ -32,13 +31,15 @@ import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field, replace
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable
 from xml.sax.saxutils import escape
 
 import numpy as np
 from osgeo import gdal, osr
 
-from . import attraction, inference, landforms, tpi
+from . import tpi
+from .chunks import _SESSIONS, Chunk, Kernel, ModelBlob, cached_session  # noqa: F401 (API)
+from .declarations import RASTER_ALGORITHMS, SPECS, spec_of
 from .errors import Cancelled, DemError
 from .progress import Monitor
 from .raster import (
@@ -57,7 +58,7 @@ from .raster import (
     remove_raster,
 )
 
-ALGORITHMS = ("superresolution", "attraction", "tpi", "landforms")
+ALGORITHMS = RASTER_ALGORITHMS
 DEFAULT_CHUNK = 2048
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "demsr-mosaic"
@@ -69,19 +70,9 @@ TILE_EXTENSIONS = (".tif", ".tiff", ".hgt", ".vrt", ".img", ".dem", ".dt0", ".dt
 LIST_EXTENSIONS = (".txt", ".lst", ".list")
 OUTPUT_EXTENSIONS = (".tif", ".tiff", ".vrt")
 
-# The Processing parameters of each algorithm (lower case) and their Processing defaults; enum
-# values by name. tests/plugin checks these against the algorithms' own definitions.
-DEFAULTS = {
-    "superresolution": {"scale": 2, "model": None, "model_file": None, "device": "auto",
-                        "tile_size": 0, "ensemble": False},
-    "attraction": {"scale": 2, "neighbourhood": attraction.DEFAULT_NEIGHBOURHOOD,
-                   "assignment": attraction.DEFAULT_ASSIGNMENT,
-                   "preserve_mean": attraction.DEFAULT_PRESERVE_MEAN},
-    "tpi": {"radius": 2.0, "inner_radius": 0.0, "shape": "square", "units": "cells",
-            "standardize": False},
-    "landforms": {"small_radius": 2.0, "large_radius": 22.0, "shape": "square",
-                  "units": "cells", "slope_threshold": 5.0, "scheme": "landforms10"},
-}
+# The options of each algorithm (lower case) and their defaults, from the declarations; tests
+# check them against the algorithms' Processing parameters.
+DEFAULTS = {name: SPECS[name].defaults() for name in ALGORITHMS}
 
 # Compressed size of an output as a fraction of its raw size, for the free-space check: DEFLATE
 # with a predictor keeps about half of a float elevation grid; class codes compress far more.
@@ -260,224 +251,13 @@ def _write_text_atomically(path: str, text: str) -> None:
 
 
 # --- algorithms on a chunk ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ModelBlob:
-    """An ONNX model's bytes and their SHA-256: what travels to the workers (see docs)."""
-
-    sha256: str
-    data: bytes = field(repr=False)
-
-    @classmethod
-    def read(cls, path: str) -> ModelBlob:
-        with open(path, "rb") as f:
-            data = f.read()
-        return cls(hashlib.sha256(data).hexdigest(), data)
-
-
-_SESSIONS: dict[tuple, inference.Session] = {}
-_SESSIONS_LOCK = threading.Lock()
-
-
-def cached_session(card, blob: ModelBlob, device: str, threads: int) -> inference.Session:
-    """One onnxruntime session per model, device and thread count in each process: a worker
-    loads the model once, not once per chunk."""
-    key = (blob.sha256, device, threads)
-    with _SESSIONS_LOCK:
-        if key not in _SESSIONS:
-            _SESSIONS[key] = inference.open_session(card, device, threads, model_bytes=blob.data)
-        return _SESSIONS[key]
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """One output chunk: its core window in input cells and its file name stem."""
-
-    index: int
-    name: str
-    row: int
-    col: int
-    height: int
-    width: int
-
-
-class Kernel:
-    """What one algorithm does to a chunk read with `halo` cells around its core."""
-
-    algorithm = ""
-    scale: int  # output cells per input cell side
-    data_type = "Float32"
-    nodata: float | None = None  # None: the input's (core.raster.default_nodata)
-    # Names of further rasters a chunk yields beside its result (same grid, type and nodata);
-    # pieces() then yields a tuple of arrays, the result first.
-    extras: tuple[str, ...] = ()
-
-    @property
-    def halo(self) -> int:
-        raise NotImplementedError
-
-    @property
-    def needs_moments(self) -> bool:
-        """Whether a reduction pass over the raster must come first."""
-        return False
-
-    def moments(self, padded: np.ndarray) -> list[tpi.Moments]:
-        raise NotImplementedError
-
-    def pieces(self, padded: np.ndarray, chunk: Chunk, moments: list[tpi.Moments] | None,
-               model: ModelBlob | None, threads: int, summary: dict,
-               ) -> Iterator[tuple[int, int, np.ndarray]]:
-        """(row, column, values) of the chunk's output, in output cells from its corner; values
-        is a tuple (result, *extras) when the kernel has extras."""
-        raise NotImplementedError
-
-
-def _sub_windows(padded: np.ndarray, chunk: Chunk, chunk_halo: int, size: int, halo: int):
-    """Blocks of at most size × size of the chunk's core, each with its own `halo`, sliced out of
-    the chunk's padded window (which holds them all, as halo ≤ chunk_halo)."""
-    offset = chunk_halo - halo
-    for block in block_windows(chunk.height, chunk.width, size, halo):
-        r, c = block.row + offset, block.col + offset
-        yield block, padded[r : r + block.height + 2 * halo, c : c + block.width + 2 * halo]
-
-
-@dataclass(frozen=True)
-class TpiKernel(Kernel):
-    nb: tpi.Neighbourhood
-    standardize: bool = False
-    algorithm = "tpi"
-    scale = 1
-    nodata = -9999.0  # as tpi.tpi_raster
-
-    @property
-    def halo(self) -> int:
-        return self.nb.halo
-
-    @property
-    def needs_moments(self) -> bool:
-        return self.standardize
-
-    def moments(self, padded):
-        m = tpi.Moments()
-        m.add(tpi.core_of(tpi.tpi(padded, self.nb), self.halo))
-        return [m]
-
-    def pieces(self, padded, chunk, moments, model, threads, summary):
-        t = tpi.core_of(tpi.tpi(padded, self.nb), self.halo)
-        raw = tpi.Moments()
-        raw.add(t)
-        summary["tpi_moments"] = [asdict(raw)]
-        yield 0, 0, tpi.standardised(t, moments[0]) if self.standardize else t
-
-
-@dataclass(frozen=True)
-class LandformsKernel(Kernel):
-    settings: landforms.Settings
-    cell: tuple[float, float]  # metres, from the whole raster (slope as in-process)
-    info: RasterInfo  # the whole raster: row areas depend on latitude
-    algorithm = "landforms"
-    scale = 1
-    data_type = "Byte"
-    nodata = 0
-
-    @property
-    def halo(self) -> int:
-        return self.settings.halo
-
-    @property
-    def needs_moments(self) -> bool:
-        return True
-
-    def _tpis(self, padded: np.ndarray) -> list[np.ndarray]:
-        # float32 TPI, classified through float32 bounds: what landforms_raster does.
-        return [tpi.core_of(t, self.halo)
-                for t in tpi.tpis(padded, self.settings.neighbourhoods, np.float32)]
-
-    def moments(self, padded):
-        out = []
-        for t in self._tpis(padded):
-            m = tpi.Moments()
-            m.add(t)
-            out.append(m)
-        return out
-
-    def pieces(self, padded, chunk, moments, model, threads, summary):
-        bounds = [landforms.class_bounds(m, landforms.boundaries_of(self.settings))
-                  for m in moments]
-        codes = landforms.classify_block(padded, self._tpis(padded), bounds, self.settings,
-                                         self.cell, self.halo)
-        k = len(landforms.CLASSES[self.settings.scheme]) + 1
-        per_row = landforms.row_class_counts(codes, k)
-        areas = landforms.row_cell_areas_km2(self.info)[chunk.row : chunk.row + chunk.height]
-        summary["class_cells"] = per_row.sum(axis=0).tolist()
-        summary["class_area_km2"] = (areas @ per_row).tolist()
-        yield 0, 0, codes
-
-
-@dataclass(frozen=True)
-class AttractionKernel(Kernel):
-    scale: int
-    neighbourhood: str
-    assignment: str
-    preserve_mean: bool
-    algorithm = "attraction"
-
-    @property
-    def halo(self) -> int:
-        return 1
-
-    def pieces(self, padded, chunk, moments, model, threads, summary):
-        size = attraction.block_size_for(self.scale)
-        for block, sub in _sub_windows(padded, chunk, 1, size, 1):
-            out = attraction.upscale_padded(sub, self.scale, self.neighbourhood, self.assignment,
-                                            self.preserve_mean, threads=threads or None)
-            yield block.row * self.scale, block.col * self.scale, out
-
-
-@dataclass(frozen=True)
-class SuperresolutionKernel(Kernel):
-    card: object  # core.models.ModelCard
-    scale: int
-    plan: inference.Plan
-    device: str
-    info: RasterInfo  # the whole raster: normalisation and tile shape as in-process
-    ensemble: bool = False
-    spread: bool = False  # also the sd of the 8 ensemble members (implies ensemble)
-    algorithm = "superresolution"
-
-    @property
-    def halo(self) -> int:
-        return self.plan.halo
-
-    @property
-    def extras(self) -> tuple[str, ...]:
-        return ("spread",) if self.spread else ()
-
-    def pieces(self, padded, chunk, moments, model, threads, summary):
-        session = cached_session(self.card, model, self.device, threads)
-        runner = inference.TileRunner(session, self.scale, self.plan, self.info, self.ensemble,
-                                      spread=self.spread)
-        halo = self.plan.halo
-        for block, sub in _sub_windows(padded, chunk, halo, self.plan.tile, halo):
-            yield block.row * self.scale, block.col * self.scale, runner(sub, block)
-        summary.update(provider=session.provider, tiles=runner.tiles_run,
-                       inference_s=round(runner.seconds, 3))
+# Each algorithm declares its chunk kernel (core/declarations/); this module knows none by name.
 
 
 def normalise_options(algorithm: str, options: dict | None) -> dict:
-    """The options with every parameter present (Processing defaults for the missing ones)."""
-    if algorithm not in ALGORITHMS:
-        raise DemError(f"Unknown algorithm '{algorithm}'; choose one of {', '.join(ALGORITHMS)}.")
-    params = dict(DEFAULTS[algorithm])
-    for key, value in (options or {}).items():
-        name = key.lower().replace("-", "_")
-        if name not in params:
-            raise DemError(
-                f"{algorithm} has no parameter '{key}'; it takes {', '.join(params)}."
-            )
-        params[name] = value
-    return params
+    """The options with every parameter present (Processing defaults for the missing ones),
+    checked as both front doors check them."""
+    return spec_of(algorithm, chunked=True).validate(options)
 
 
 def build_kernel(algorithm: str, params: dict, info: RasterInfo, chunk_size: int = DEFAULT_CHUNK,
@@ -486,63 +266,9 @@ def build_kernel(algorithm: str, params: dict, info: RasterInfo, chunk_size: int
     """The chunk kernel of an algorithm for this raster, with every check the in-process path
     makes; plus the model to ship to workers (super-resolution). `spread`: super-resolution
     also yields the ensemble spread."""
-    monitor = monitor or Monitor()
-    if algorithm == "tpi":
-        nb = tpi.neighbourhood(params["shape"], float(params["radius"]),
-                               float(params["inner_radius"]), params["units"], info)
-        tpi.check_fits(nb, info.height, info.width)
-        monitor.info(f"Neighbourhood: {nb.describe()}.")
-        return TpiKernel(nb, bool(params["standardize"])), None
-    if algorithm == "landforms":
-        shape, units = params["shape"], params["units"]
-        settings = landforms.Settings(
-            tpi.neighbourhood(shape, float(params["small_radius"]), 0.0, units, info),
-            tpi.neighbourhood(shape, float(params["large_radius"]), 0.0, units, info),
-            params["scheme"], float(params["slope_threshold"]),
-        )
-        for label, nb in zip(("small", "large"), (settings.small, settings.large)):
-            tpi.check_fits(nb, info.height, info.width, label=f"{label} neighbourhood")
-            monitor.info(f"{label.capitalize()} neighbourhood: {nb.describe()}.")
-        cell = landforms.metric_cell(info)
-        if not info.has_crs:
-            monitor.warn(
-                f"No CRS: the slope takes the cell size in the geotransform's units "
-                f"({cell[0]:g} × {cell[1]:g}) to be the units of the elevations."
-            )
-        return LandformsKernel(settings, cell, info), None
-    if algorithm == "attraction":
-        scale = attraction.check_scale(params["scale"])
-        for value, choices, what in ((params["neighbourhood"], attraction.NEIGHBOURHOODS,
-                                      "neighbourhood"),
-                                     (params["assignment"], attraction.ASSIGNMENTS, "assignment")):
-            if value not in choices:
-                raise DemError(f"Unknown {what} {value!r}; choose one of {', '.join(choices)}.")
-        if max(info.width, info.height) * scale > attraction.MAX_SIDE:
-            raise DemError(f"A scale of {scale} makes a raster side longer than GDAL can address.")
-        return AttractionKernel(scale, params["neighbourhood"], params["assignment"],
-                                bool(params["preserve_mean"])), None
-    # superresolution
-    scale = int(params["scale"])
-    device = params["device"]
-    if device not in inference.DEVICES:
-        raise DemError(f"Unknown device '{device}'; choose from {', '.join(inference.DEVICES)}.")
-    card = inference.load_card(scale, params["model"], params["model_file"])
-    provider = inference.CUDA if device == "cuda" else inference.CPU
-    ensemble = bool(params["ensemble"]) or spread
-    passes = len(inference.DIHEDRAL) if ensemble else 1
-    plan = inference.plan_tiles(card, scale, info, provider, int(params["tile_size"]), passes)
-    # Tiles cut each chunk evenly: a chunk of 2048 with tiles of 1300 would run a second, mostly
-    # padded 1300-tile for its last 748 cells; two of about 1024 cost less for the same result.
-    # A raster smaller than a chunk is one chunk of its own size.
-    width, height = min(chunk_size, info.width), min(chunk_size, info.height)
-    plan = replace(plan, tile=inference.even_tile(min(plan.tile, max(width, height)), width,
-                                                  height, plan.halo))
-    monitor.info(
-        f"Model {os.path.basename(card.path)}: {card.describe()}; x{scale}, tiles of "
-        f"{plan.tile} × {plan.tile} input cells, {plan.halo}-cell halo."
-    )
-    return (SuperresolutionKernel(card, scale, plan, device, info, ensemble, spread),
-            ModelBlob.read(card.path))
+    spec = spec_of(algorithm, chunked=True)
+    return spec.kernel(params, info, chunk_size, monitor or Monitor(),
+                       ("spread",) if spread else ())
 
 
 # --- one chunk, anywhere --------------------------------------------------------------------------
@@ -937,8 +663,9 @@ def run_job(algorithm: str, source, output: str, options: dict | None = None, *,
     engine = engine or InProcessEngine()
     t_start = time.perf_counter()
     params = normalise_options(algorithm, options)
-    if spread_output and algorithm != "superresolution":
-        raise DemError(f"{algorithm} has no spread output; only superresolution writes one.")
+    if spread_output and "spread" not in spec_of(algorithm, chunked=True).extras:
+        writers = [n for n in ALGORITHMS if "spread" in SPECS[n].extras]
+        raise DemError(f"{algorithm} has no spread output; only {', '.join(writers)} writes one.")
     kind = check_paths(source, output, cog, spread_output)
     output = os.path.abspath(output)
     # Every raster the job writes, by the kernel extra it comes from ("" = the result).
@@ -1099,8 +826,8 @@ def _reduce(job, chunks, records, engine, manifest, monitor, reduced) -> list[tp
     merged = _merge_moments(records)
     if merged is None or merged[0].n == 0:
         raise DemError(NO_VALID_CELL)
-    for nb, m in zip(_moment_neighbourhoods(job.kernel), merged):
-        tpi.log_moments(monitor, f"{nb.shape} r={nb.radius:g}", m)
+    for label, m in zip(job.kernel.moment_labels(), merged):
+        tpi.log_moments(monitor, label, m)
     return merged
 
 
@@ -1131,12 +858,6 @@ def _merge_moments(records: list[dict]) -> list[tpi.Moments] | None:
         for total_m, m in zip(merged, for_chunk):
             total_m.merge(tpi.Moments(**m))
     return merged
-
-
-def _moment_neighbourhoods(kernel: Kernel) -> list[tpi.Neighbourhood]:
-    if isinstance(kernel, LandformsKernel):
-        return kernel.settings.neighbourhoods
-    return [kernel.nb]
 
 
 def _map(job, chunks, records, moments, model, engine, manifest, monitor, computed) -> None:
@@ -1204,8 +925,8 @@ def write_chunk_vrt(path: str, job: Job, chunks: list[Chunk], records: list[dict
     try:
         with open(partial, "w", encoding="utf-8") as f:
             f.write("\n".join(lines))
-        if isinstance(job.kernel, LandformsKernel) and not extra:
-            landforms.write_legend(partial, job.kernel.settings.scheme)
+        if not extra:
+            job.kernel.describe_output(partial)
         commit_partial(partial, path)
     except (OSError, RuntimeError) as err:
         remove_raster(partial)
@@ -1256,24 +977,8 @@ def _result(manifest: Manifest, output: str, out_info: RasterInfo, folder: str,
             computed: list[str], reduced: list[str], t_start: float,
             kernel: Kernel) -> JobResult:
     records = manifest.chunks
-    stats: dict = {}
     summaries = [r.get("summary") or {} for r in records if r["state"] == "done"]
-    if isinstance(kernel, TpiKernel):
-        m = tpi.Moments()
-        for s in summaries:
-            m.merge(tpi.Moments(**s["tpi_moments"][0]))
-        stats = {"cells": m.n, "mean": m.mean, "sd": m.sd, "neighbourhood": kernel.nb.describe()}
-    elif isinstance(kernel, LandformsKernel):
-        k = len(landforms.CLASSES[kernel.settings.scheme]) + 1
-        cells = np.zeros(k, dtype=np.int64)
-        areas = np.zeros(k)
-        for s in summaries:
-            cells += np.asarray(s["class_cells"], dtype=np.int64)
-            areas += np.asarray(s["class_area_km2"])
-        rows = landforms.class_rows(cells, areas, kernel.settings.scheme)
-        stats = {"rows": rows, "counts": {code: n for code, _, n, _, _ in rows}}
-    elif isinstance(kernel, SuperresolutionKernel):
-        stats = {"providers": sorted({s.get("provider") for s in summaries if s.get("provider")})}
+    stats = kernel.stats(summaries)
     return JobResult(
         output=output, info=out_info, folder=folder, chunks_total=len(records),
         chunks_empty=sum(r["state"] == "empty" for r in records), computed=computed,

@@ -73,6 +73,8 @@ def fft_threads(count: int):
     finally:
         _FFT_THREADS.reset(token)
 
+# The smallest radius in cells: below one cell the window holds only its centre cell.
+MIN_RADIUS_CELLS = 1.0
 # Relative slack on radius comparisons, so that e.g. 660 m / 30 m = 21.999999999 still means 22.
 _EPS = 1e-9
 # Standard deviations below this (in elevation units) are rounding noise of a flat surface.
@@ -157,6 +159,11 @@ def neighbourhood(
     if shape != "annulus":
         inner = 0.0
     if units == "cells":
+        if 0 < float(radius) < MIN_RADIUS_CELLS:
+            raise DemError(
+                f"A radius of {radius:g} cells is less than one cell: the neighbourhood would "
+                f"hold only the centre cell; give a radius of at least {MIN_RADIUS_CELLS:g}."
+            )
         return Neighbourhood(shape, float(radius), float(inner), 1.0)
     if info is None:
         raise DemError("Radii in map units need the raster's georeferencing.")

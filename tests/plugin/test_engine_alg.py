@@ -27,7 +27,7 @@ def test_engine_parameter_is_advanced_and_optional(demsr_provider):
 
 
 def test_batch_defaults_are_the_processing_defaults(demsr_provider):
-    from demsr.core import mosaic
+    from demsr.core import attraction, mosaic
 
     for name in ALGORITHMS:
         alg = demsr_provider.algorithm(name)
@@ -38,7 +38,7 @@ def test_batch_defaults_are_the_processing_defaults(demsr_provider):
             if hasattr(param, "options") and not param.usesStaticStrings():
                 value = param.options()[value]
                 if name == "attraction" and key == "assignment":
-                    value = mosaic.attraction.ASSIGNMENTS[param.defaultValue()]
+                    value = attraction.ASSIGNMENTS[param.defaultValue()]
             if key == "model":
                 value = None  # the bundled default family; the CLI resolves it the same way
             if key == "scale" and name == "superresolution":
