@@ -238,8 +238,7 @@ def height_references(dems, points_crs_wkt: str = "", points_vertical: str = "")
         if dem.vertical:
             own = vertical.stated(dem.vertical, crs or file_crs, dem.label)
         else:
-            own = (vertical.declared(crs, f"the CRS of {dem.label}")
-                   or vertical.declared(file_crs, f"the file of {dem.label}"))
+            own = vertical.declared(crs, "the DEM") or vertical.declared(file_crs, "the DEM")
         out.append(vertical.pair(points, own, dem.label))
     return out
 

@@ -95,7 +95,7 @@ def test_declared_compound_dem_and_3d_points_agree_to_the_millimetre(points, dec
         (shift.mean(), shift.min(), shift.max()), abs=1e-6)
     assert 20 < link.min < link.max < 34  # the geoid lies 20–34 m below the ellipsoid here
     text = "\n".join(monitor.infos)
-    assert ("dem: DEM heights in EGM96 height (EPSG:5773), declared by the CRS of dem; "
+    assert ("dem: DEM heights in EGM96 height (EPSG:5773), declared by the DEM; "
             "survey heights in WGS 84 ellipsoidal height (EPSG:4979), declared by the survey "
             "points; survey heights transformed by PROJ, correction mean "
             f"{link.mean:+.3f} m") in text
@@ -240,7 +240,7 @@ def test_the_report_gives_both_references_and_the_correction(points, declared_de
     page = report.render_html(["srtm", "plain"], comps, points["h"], "bilinear")
     assert "<h2>Vertical references</h2>" in page
     link = comps[0].vertical
-    assert (f"<td>srtm</td><td>EGM96 height (EPSG:5773), declared by the CRS of srtm</td>"
+    assert (f"<td>srtm</td><td>EGM96 height (EPSG:5773), declared by the DEM</td>"
             f"<td>WGS 84 ellipsoidal height (EPSG:4979), declared by the survey points</td>"
             f"<td>{link.mean:+.3f}</td><td>{link.min:+.3f}</td><td>{link.max:+.3f}</td>") in page
     # the plain DEM declares nothing: it is assumed to share the points' reference
