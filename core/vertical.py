@@ -201,7 +201,7 @@ def link_text(name: str, link: VerticalLink) -> str:
                   f"min {link.min:+.3f} m, max {link.max:+.3f} m")
     else:
         change = "no height correction applied"
-    return (f"{name}: DEM heights in {link.dem}; survey heights in {link.points}; {change}.")
+    return f"{name}: DEM heights: {link.dem}; survey heights: {link.points}; {change}."
 
 
 # PROJ ------------------------------------------------------------------------------------------

@@ -95,8 +95,8 @@ def test_declared_compound_dem_and_3d_points_agree_to_the_millimetre(points, dec
         (shift.mean(), shift.min(), shift.max()), abs=1e-6)
     assert 20 < link.min < link.max < 34  # the geoid lies 20–34 m below the ellipsoid here
     text = "\n".join(monitor.infos)
-    assert ("dem: DEM heights in EGM96 height (EPSG:5773), declared by the DEM; "
-            "survey heights in WGS 84 ellipsoidal height (EPSG:4979), declared by the survey "
+    assert ("dem: DEM heights: EGM96 height (EPSG:5773), declared by the DEM; "
+            "survey heights: WGS 84 ellipsoidal height (EPSG:4979), declared by the survey "
             "points; survey heights transformed by PROJ, correction mean "
             f"{link.mean:+.3f} m") in text
     assert not monitor.warnings

@@ -71,8 +71,8 @@ def test_declared_compound_dem_only_mandatory_parameters(run_alg, points, declar
     res = run_alg("demsr:surveyrmse", {"DEMS": [declared_dem], "POINTS": layer_of(points)},
                   feedback=log_feedback)
     assert res["RMSE"] <= 0.01 and abs(res["ME"]) <= 0.01
-    assert ("DEM heights in EGM96 height (EPSG:5773), declared by the DEM; "
-            "survey heights in WGS 84 ellipsoidal height (EPSG:4979), declared by the survey "
+    assert ("DEM heights: EGM96 height (EPSG:5773), declared by the DEM; "
+            "survey heights: WGS 84 ellipsoidal height (EPSG:4979), declared by the survey "
             "points; survey heights transformed by PROJ, correction mean +2") in log_feedback.text
 
 
