@@ -29,7 +29,7 @@ from osgeo import gdal, osr
 
 from .errors import DemError
 from .progress import Monitor
-from .reproject import CHUNK, _srs, _transform_block, reproject_points
+from .reproject import CHUNK, _srs, _transform_block, reproject_points, same_crs
 
 
 class VerticalChoice(NamedTuple):
@@ -300,8 +300,9 @@ def transform_heights(x, y, z, layer_crs: str, src: HeightReference, dst: Height
     x = np.asarray(x, dtype=np.float64).ravel()
     y = np.asarray(y, dtype=np.float64).ravel()
     z = np.asarray(z, dtype=np.float64).ravel()
-    if src.feed:  # e.g. ellipsoidal heights stated as EPSG:4979: x, y become its lon, lat
-        x, y = reproject_points(x, y, horizontal_wkt(layer_crs), src.feed)
+    flat = horizontal_wkt(layer_crs)
+    if src.feed and not same_crs(flat, src.feed):  # stated EPSG:4979: x, y become its lon, lat
+        x, y = reproject_points(x, y, flat, src.feed)
     ct = _transformation(src, dst)
     out = np.full(z.shape, np.nan)
     todo = np.flatnonzero(np.isfinite(x) & np.isfinite(y) & np.isfinite(z))
