@@ -120,10 +120,12 @@ def declared(crs_wkt: str, what: str) -> HeightReference | None:
     srs = _srs(crs_wkt)
     how = f"declared by {what}"
     if srs.IsCompound():
-        label = srs.GetAttrValue("COMPD_CS|VERT_CS") + _code(srs, "COMPD_CS|VERT_CS")
+        name = srs.GetAttrValue("COMPD_CS|VERT_CS") or "unnamed vertical CRS"
+        label = name + _code(srs, "COMPD_CS|VERT_CS")
         return HeightReference(crs_wkt, label, how)
     if srs.GetAxesCount() == 3 and (srs.IsGeographic() or srs.IsProjected()):
-        label = f"{srs.GetAttrValue('GEOGCS')} ellipsoidal height{_code(srs, None)}"
+        label = f"{srs.GetAttrValue('GEOGCS') or srs.GetName()} ellipsoidal height" + _code(
+            srs, None)
         return HeightReference(crs_wkt, label, how)
     return None
 

@@ -72,7 +72,7 @@ def test_egm2008_is_used_where_installed_and_named_where_not():
     dst = vertical.stated("EPSG:3855", WGS84_2D, "the DEM")
     if grid_installed("us_nga_egm08_25.tif", "egm08_25.gtx"):
         egm08 = vertical.transform_heights([79.0], [30.5], [0.0], WGS84_2D, src, dst)[0]
-        assert abs(egm08 - CS2CS_EGM96[0][2]) < 3.0  # the two geoids agree within metres
+        assert abs(egm08 - CS2CS_EGM96[0][2]) < 10.0  # the two geoids agree within metres
         assert egm08 != CS2CS_EGM96[0][2]
     else:  # Debian's proj-data (12 and 13) has no EGM2008
         with pytest.raises(DemError, match=r"us_nga_egm08_25\.tif.*projsync"):
