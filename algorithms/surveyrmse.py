@@ -2,9 +2,9 @@
 
 Thin: reads the points (coordinates, survey elevation) and asks QGIS which coordinate operation
 takes them to each DEM's CRS (the project's datum transformations); core.survey.assess does the
-reprojection, sampling, statistics and log; this module writes the residual layer, the table
-and the report (core.report). Every output is created before the work starts and removed again
-if the run fails.
+reprojection, the heights' vertical transformation (core.vertical), sampling, statistics and
+log; this module writes the residual layer, the table and the report (core.report). Every
+output is created before the work starts and removed again if the run fails.
 """
 import math
 
@@ -22,7 +22,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
-from ..core import report, sampling, survey
+from ..core import report, sampling, survey, vertical
 from ..core.declarations.surveyrmse import SPEC
 from ..core.errors import DemError
 from ..core.raster import read_info
@@ -31,6 +31,9 @@ from .declared import add_parameters
 
 # The table's columns before the statistics (survey.STATISTICS).
 TABLE_COLUMNS = (("dem", 254), ("source", 254), ("crs", 64), ("sampling", 10), ("prefix", 10))
+# ... and after them: both vertical references and the height correction applied, in metres.
+TABLE_VERTICAL_TEXT = (("dem_vref", 254), ("pts_vref", 254))
+TABLE_VERTICAL_NUMBERS = (("vcorr_me", "mean"), ("vcorr_min", "min"), ("vcorr_max", "max"))
 
 
 def _as_float(value) -> float:
@@ -47,9 +50,19 @@ def _crs_wkt(crs: QgsCoordinateReferenceSystem) -> str:
     return crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED) if crs.isValid() else ""
 
 
+def _horizontal(crs: QgsCoordinateReferenceSystem) -> QgsCoordinateReferenceSystem:
+    # QGIS >= 3.38 keeps a compound CRS whole; the points reach a DEM's grid by the horizontal
+    # operation alone, and core.vertical takes care of the heights.
+    if crs.isValid() and hasattr(crs, "horizontalCrs"):
+        flat = crs.horizontalCrs()
+        return flat if flat.isValid() else crs
+    return crs
+
+
 def _operation(src, dst, transform_context) -> tuple:
     """(PROJ pipeline, backwards?) QGIS would use from src to dst: the project's datum
     transformation when one is set, else the operation QGIS picks itself ("" when none)."""
+    src, dst = _horizontal(src), _horizontal(dst)
     if not src.isValid() or not dst.isValid() or src == dst:
         return "", False
     chosen = transform_context.calculateCoordinateOperation(src, dst)
@@ -102,13 +115,16 @@ def _none_if_nan(value):
     return None if math.isnan(value) else value
 
 
-def _residual_sink(outputs, source, prefixes):
-    """Every input attribute, then <prefix>_z, _e, _s per DEM."""
+def _residual_sink(outputs, source, prefixes, heights: bool):
+    """Every input attribute, then <prefix>_z, _e, _s per DEM, and _h (the survey height in the
+    DEM's vertical reference) when `heights`: a vertical reference is known."""
     fields = QgsFields(source.fields())
     for p in prefixes:
         fields.append(QgsField(f"{p}_z", QVariant.Double))
         fields.append(QgsField(f"{p}_e", QVariant.Double))
         fields.append(QgsField(f"{p}_s", QVariant.String, len=12))
+        if heights:
+            fields.append(QgsField(f"{p}_h", QVariant.Double))
     return outputs.sink("OUTPUT_RESIDUALS", "the residual layer", fields, source.wkbType(),
                         source.sourceCrs())
 
@@ -119,6 +135,10 @@ def _table_sink(outputs):
         fields.append(QgsField(name, QVariant.String, len=length))
     for st in survey.STATISTICS:
         fields.append(QgsField(st.field, QVariant.Int if st.kind is int else QVariant.Double))
+    for name, length in TABLE_VERTICAL_TEXT:
+        fields.append(QgsField(name, QVariant.String, len=length))
+    for name, _ in TABLE_VERTICAL_NUMBERS:
+        fields.append(QgsField(name, QVariant.Double))
     return outputs.sink("OUTPUT_TABLE", "the accuracy table", fields, QgsWkbTypes.NoGeometry)
 
 
@@ -138,8 +158,8 @@ def _read_points(source, field_index: int, monitor) -> tuple:
     return np.array(fids), x, y, z
 
 
-def _write_residuals(sink, source, fids, comparisons, monitor):
-    columns = [(c.predicted, c.residuals, sampling.reason_names(c.reason))
+def _write_residuals(sink, source, fids, comparisons, heights: bool, monitor):
+    columns = [(c.predicted, c.residuals, sampling.reason_names(c.reason), c.observed)
                for c in comparisons]
     index = None
     for i, feat in enumerate(source.getFeatures()):
@@ -151,8 +171,10 @@ def _write_residuals(sink, source, fids, comparisons, monitor):
             index = {int(f): j for j, f in enumerate(fids)}
         j = i if index is None else index[feat.id()]
         attrs = list(feat.attributes())
-        for predicted, residuals, why in columns:
+        for predicted, residuals, why, observed in columns:
             attrs += [_none_if_nan(predicted[j]), _none_if_nan(residuals[j]), why[j]]
+            if heights:
+                attrs.append(_none_if_nan(observed[j]))
         out = QgsFeature()
         out.setGeometry(feat.geometry())
         out.setAttributes(attrs)
@@ -162,9 +184,12 @@ def _write_residuals(sink, source, fids, comparisons, monitor):
 def _write_table(sink, dems, crs_ids, prefixes, method, comparisons):
     for dem, crs_id, prefix, comparison in zip(dems, crs_ids, prefixes, comparisons):
         stats = comparison.stats.as_dict()
+        link = comparison.vertical
         feat = QgsFeature()
         feat.setAttributes([dem.name, dem.path, crs_id, method, prefix]
-                           + [_none_if_nan(stats[st.attribute]) for st in survey.STATISTICS])
+                           + [_none_if_nan(stats[st.attribute]) for st in survey.STATISTICS]
+                           + [link.dem, link.points]
+                           + [_none_if_nan(getattr(link, a)) for _, a in TABLE_VERTICAL_NUMBERS])
         sink.addFeature(feat, QgsFeatureSink.FastInsert)
 
 
@@ -183,7 +208,14 @@ class SurveyRmseAlgorithm(DemAlgorithm):
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS's name)
         add_parameters(self, SPEC)
 
-    def _dems(self, parameters, context, points_crs, monitor) -> tuple:
+    def _vertical_code(self, parameters, name, context) -> str:
+        """The reference a pair of vertical parameters states ("" = as declared)."""
+        option = (self.parameterAsEnum(parameters, name, context)
+                  if parameters.get(name) is not None else 0)
+        code = self.parameterAsString(parameters, f"{name}_CRS", context)
+        return vertical.choice_code(option, code, name)
+
+    def _dems(self, parameters, context, points_crs, monitor, dems_vertical="") -> tuple:
         """The DEMs as core.survey.DemSource, and their CRS ids for the table."""
         layers = self.parameterAsLayerList(parameters, "DEMS", context)
         if not layers:
@@ -198,7 +230,7 @@ class SurveyRmseAlgorithm(DemAlgorithm):
                 monitor.info(f"{layer.name()} has {info.band_count} bands; band 1 is used.")
             operation, inverse = _operation(points_crs, layer.crs(), context.transformContext())
             dems.append(survey.DemSource(path, layer.name(), _crs_wkt(layer.crs()), operation,
-                                         inverse))
+                                         inverse, dems_vertical))
             crs_ids.append(layer.crs().authid())
         return dems, crs_ids
 
@@ -219,23 +251,29 @@ class SurveyRmseAlgorithm(DemAlgorithm):
 
     def run_core(self, parameters, context, monitor):
         source, field_index = self._source(parameters, context, monitor)
-        dems, crs_ids = self._dems(parameters, context, source.sourceCrs(), monitor)
+        dems, crs_ids = self._dems(parameters, context, source.sourceCrs(), monitor,
+                                   self._vertical_code(parameters, "DEMS_VERTICAL", context))
         method = self.METHODS[self.parameterAsEnum(parameters, "SAMPLING", context)]
+        points_crs = _crs_wkt(source.sourceCrs())
+        points_vertical = self._vertical_code(parameters, "POINTS_VERTICAL", context)
+        # Checked before any output exists; a known reference adds the <prefix>_h fields.
+        heights = any(refs[0] is not None
+                      for refs in survey.height_references(dems, points_crs, points_vertical))
         prefixes = survey.field_prefixes([d.name for d in dems], source.fields().names())
         outputs = OutputFiles(self, parameters, context)
         results = {}
         with outputs.all_or_nothing():  # every output is created before the work starts
-            residual_sink, residual_id = _residual_sink(outputs, source, prefixes)
+            residual_sink, residual_id = _residual_sink(outputs, source, prefixes, heights)
             table_sink, table_id = _table_sink(outputs)
             html_path = self.parameterAsFileOutput(parameters, "OUTPUT_HTML", context)
             if html_path:
                 report.check_writable(html_path, "the accuracy report (OUTPUT_HTML)")
             fids, xs, ys, zs = _read_points(source, field_index, monitor)
             monitor.info(f"{fids.size} survey point(s); {method} sampling.")
-            comparisons = survey.assess(dems, xs, ys, zs, method, _crs_wkt(source.sourceCrs()),
-                                        fids, monitor.part(0.1, 0.8))
+            comparisons = survey.assess(dems, xs, ys, zs, method, points_crs, fids,
+                                        monitor.part(0.1, 0.8), points_vertical)
             if residual_sink is not None:
-                _write_residuals(residual_sink, source, fids, comparisons, monitor)
+                _write_residuals(residual_sink, source, fids, comparisons, heights, monitor)
                 results["OUTPUT_RESIDUALS"] = residual_id
             if table_sink is not None:
                 _write_table(table_sink, dems, crs_ids, prefixes, method, comparisons)

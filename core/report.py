@@ -171,7 +171,8 @@ def render_html(names: list[str], comparisons: list[Comparison], observed: np.nd
     for name, comp in zip(names, comparisons):
         used = np.isfinite(comp.residuals)
         hist, beyond = histogram_svg(comp.residuals[used], f"residuals of {name}")
-        scatter = scatter_svg(observed[used], comp.predicted[used], f"{name} vs survey")
+        survey = observed if comp.observed is None else comp.observed  # in the DEM's reference
+        scatter = scatter_svg(survey[used], comp.predicted[used], f"{name} vs survey")
         note = (f"<p class='note'>{beyond} residual(s) beyond the drawn range.</p>"
                 if beyond else "")
         density = (f"<p class='note'>{int(used.sum())} points drawn as a density "
@@ -204,10 +205,36 @@ deviation (n − 1); NMAD = 1.4826·median(|e − median(e)|); LE90/LE95 90th/95
 (linear interpolation between order statistics); NSSDA 95 % = 1.9600·RMSE. Skipped: outside the
 raster, edge (stencil crosses the border), nodata in the stencil, no survey elevation, no position.
 </p>
+{_vertical_table(names, comparisons)}
 <h2>Plots</h2>
 {''.join(plots)}
 </body></html>
 """
+
+
+def _vertical_table(names, comparisons) -> str:
+    """Both vertical references per DEM and the height correction applied (metres)."""
+    esc = html.escape
+    rows, notes = [], []
+    for name, comp in zip(names, comparisons):
+        link = comp.vertical
+        if link is None:
+            continue
+        change = ("".join(f"<td>{link_value:+.3f}</td>"
+                          for link_value in (link.mean, link.min, link.max))
+                  if link.transformed else "<td colspan='3'>none</td>")
+        rows.append(f"<tr><td>{esc(name)}</td><td>{esc(link.dem)}</td>"
+                    f"<td>{esc(link.points)}</td>{change}</tr>")
+        if link.note:
+            notes.append(f"<p class='note'>{esc(link.note)}</p>")
+    if not rows:
+        return ""
+    return ("<h2>Vertical references</h2><p>The survey heights are transformed by PROJ into "
+            "each DEM's vertical reference before the residuals are computed (correction = "
+            "transformed − original survey height).</p><table><tr><th>DEM</th>"
+            "<th>DEM heights</th><th>survey heights</th><th>correction mean (m)</th>"
+            "<th>min (m)</th><th>max (m)</th></tr>" + "".join(rows) + "</table>"
+            + "".join(notes))
 
 
 def write_html(path: str, names, comparisons, observed, method: str) -> None:

@@ -58,14 +58,15 @@ def _transformation(src_wkt: str, dst_wkt: str, operation: str = "",
 
 
 def _transform_block(ct: osr.CoordinateTransformation, xy: np.ndarray) -> np.ndarray:
-    """(n, 2) transformed coordinates, NaN where the point cannot be transformed."""
+    """Transformed coordinates, as many columns as `xy` has (x, y or x, y, z), NaN rows where
+    the point cannot be transformed."""
     try:
-        out = np.asarray(ct.TransformPoints(xy), dtype=np.float64)[:, :2]
+        out = np.asarray(ct.TransformPoints(xy), dtype=np.float64)[:, :xy.shape[1]]
     except RuntimeError:
         # With osr exceptions on (core.raster turns them on), one failing point fails the whole
         # call: split it until the failing points stand alone.
         if len(xy) == 1:
-            return np.full((1, 2), np.nan)
+            return np.full((1, xy.shape[1]), np.nan)
         return np.vstack([_transform_block(ct, part)
                           for part in np.array_split(xy, min(len(xy), _SPLIT))])
     out[~np.isfinite(out).all(axis=1)] = np.nan  # without exceptions PROJ marks failures inf

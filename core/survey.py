@@ -19,7 +19,8 @@ Residual e = DEM − survey (positive: the DEM is too high). Per DEM:
 Zero usable points raise a DemError: no statistic is ever NaN because nothing was there to count.
 
 `assess` is the whole assessment of one or more DEMs, QGIS-free: reprojection once per CRS,
-sampling with a plan shared by DEMs on one grid, `compare`, and the log. demsr:surveyrmse and
+the survey heights brought into each DEM's vertical reference (core.vertical), sampling with a
+plan shared by DEMs on one grid, `compare`, and the log. demsr:surveyrmse and
 benchmarks/bench_surveyrmse.py both call it.
 """
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import vertical
 from .errors import DemError
 from .progress import Monitor
 from .raster import read_info
@@ -103,6 +105,8 @@ class Comparison:
     residuals: np.ndarray  # NaN where the point was not used
     reason: np.ndarray
     stats: AccuracyStats
+    observed: np.ndarray | None = None  # the survey heights compared, in the DEM's reference
+    vertical: vertical.VerticalLink | None = None  # set by assess
 
 
 def percentile(values: np.ndarray, q) -> np.ndarray:
@@ -171,7 +175,7 @@ def compare(sample: Sample, observed, name: str = "the DEM") -> Comparison:
         n_no_position=int(counts[NO_POSITION]),
         **residual_statistics(residuals[used]),
     )
-    return Comparison(sample.values, residuals, reason, stats)
+    return Comparison(sample.values, residuals, reason, stats, observed)
 
 
 def skipped_ids(ids, reason: np.ndarray, limit: int | None = None) -> dict[int, tuple[list, int]]:
@@ -209,20 +213,49 @@ class DemSource:
     crs_wkt: str | None = None  # None: the file's own CRS; "": none (coordinates used as given)
     operation: str = ""  # PROJ pipeline from the points' CRS (QGIS's choice); "": PROJ's default
     inverse: bool = False  # the operation is written from this CRS to the points' CRS
+    vertical: str = ""  # its heights' reference stated by code (EPSG:5773); "": as declared
 
     @property
     def label(self) -> str:
         return self.name or os.path.basename(self.path)
 
 
+def height_references(dems, points_crs_wkt: str = "", points_vertical: str = "") -> list:
+    """Per DEM (DemSource): (the survey heights' reference, the DEM's, the assumption made or
+    ""), each a vertical.HeightReference or None when neither side knows its own.
+
+    A stated reference (`points_vertical`, DemSource.vertical: a vertical CRS code such as
+    EPSG:5773, or a 3D geographic one such as EPSG:4979 for ellipsoidal heights) comes first,
+    then the one the CRS declares (the DEM's layer CRS, else its file's: GeoTIFF vertical keys
+    are read as a compound CRS), else the other side's. Cheap: demsr:surveyrmse calls it before
+    the work to check the parameters and lay out its outputs.
+    """
+    points = vertical.reference(points_crs_wkt, points_vertical, "the survey points")
+    out = []
+    for dem in dems:
+        file_crs = read_info(dem.path).crs_wkt
+        crs = file_crs if dem.crs_wkt is None else dem.crs_wkt
+        if dem.vertical:
+            own = vertical.stated(dem.vertical, crs or file_crs, dem.label)
+        else:
+            own = vertical.declared(crs, "the DEM") or vertical.declared(file_crs, "the DEM")
+        out.append(vertical.pair(points, own, dem.label))
+    return out
+
+
 def assess(dems, x, y, observed, method: str = "bilinear", points_crs_wkt: str = "",
-           ids=None, monitor: Monitor | None = None) -> list[Comparison]:
+           ids=None, monitor: Monitor | None = None,
+           points_vertical: str = "") -> list[Comparison]:
     """Each DEM (DemSource) against the survey points: one Comparison per DEM, in order.
 
     x, y are in the points' CRS (points_crs_wkt, "" when unknown) and are reprojected once per
     distinct DEM CRS (and operation); DEMs on the same grid in the same CRS share one sampling
-    plan, so the points are sorted into blocks once. Each DEM's statistics and its skipped
-    points, by `ids` (default 0 … n − 1), go to the monitor's log.
+    plan, so the points are sorted into blocks once. The survey heights `observed` are brought
+    into each DEM's vertical reference (`height_references`; `points_vertical` states the
+    points', e.g. "EPSG:4979" for GNSS or ICESat-2 ellipsoidal heights) by PROJ, never with a
+    silent zero correction; each Comparison keeps the heights it compared and a VerticalLink.
+    Each DEM's references, correction, statistics and skipped points, by `ids` (default
+    0 … n − 1), go to the monitor's log.
     """
     check_method(method)
     if not dems:
@@ -230,30 +263,61 @@ def assess(dems, x, y, observed, method: str = "bilinear", points_crs_wkt: str =
     monitor = monitor or Monitor()
     x = np.asarray(x, dtype=np.float64).ravel()
     y = np.asarray(y, dtype=np.float64).ravel()
+    observed = np.asarray(observed, dtype=np.float64).ravel()
     ids = np.arange(x.size) if ids is None else np.asarray(ids)
+    references = height_references(dems, points_crs_wkt, points_vertical)
+    heights = {}  # (survey reference, DEM reference) → the survey heights in the DEM's
+    horizontal_points_crs = vertical.horizontal_wkt(points_crs_wkt)
     positions = {}  # CRS group key → the point coordinates in that CRS
     plans = []  # (CRS group key, SamplingPlan)
     comparisons = []
     for k, dem in enumerate(dems):
         part = monitor.part(k / len(dems), (k + 1) / len(dems))
         info = read_info(dem.path)
-        crs = info.crs_wkt if dem.crs_wkt is None else dem.crs_wkt
+        crs = vertical.horizontal_wkt(info.crs_wkt if dem.crs_wkt is None else dem.crs_wkt)
         if not crs:
             monitor.warn(f"{dem.label} has no CRS: the point coordinates are used as they are, "
                          "as if they were in the raster's grid.")
         key = _crs_group(positions, crs, dem)
         if key not in positions:
-            positions[key] = _points_in_crs(x, y, points_crs_wkt, crs, dem, part.part(0.0, 0.3))
+            positions[key] = _points_in_crs(x, y, horizontal_points_crs, crs, dem,
+                                            part.part(0.0, 0.2))
+        heights_k, link = _survey_heights(x, y, observed, points_crs_wkt, references[k],
+                                          heights, part.part(0.2, 0.3))
+        if link.note:
+            monitor.warn(link.note)
+        monitor.info(vertical.link_text(dem.label, link))
         px, py = positions[key]
         plan = next((p for g, p in plans if g == key and p.fits(info)), None)
         if plan is None:
             plan = plan_sampling(info, px, py, method)
             plans.append((key, plan))
         sample = sample_raster(dem.path, px, py, method, monitor=part.part(0.3, 1.0), plan=plan)
-        comparison = compare(sample, observed, name=dem.label)
+        comparison = compare(sample, heights_k, name=dem.label)
+        comparison.vertical = link
         log_comparison(dem.label, comparison, ids, monitor)
         comparisons.append(comparison)
     return comparisons
+
+
+def _survey_heights(x, y, observed, points_crs_wkt: str, references: tuple, done: dict,
+                    monitor: Monitor) -> tuple:
+    """The survey heights in one DEM's reference (transformed once per pair of references,
+    `done` caching them) and the VerticalLink that says how."""
+    points, dem, note = references
+    if points is None or vertical.same_reference(points, dem):
+        return observed, vertical.correction_link(points, dem, note, observed)
+    key = (points.crs, points.feed, dem.crs)
+    if key not in done:
+        done[key] = vertical.transform_heights(x, y, observed, points_crs_wkt, points, dem,
+                                               monitor)
+    moved = done[key]
+    lost = int(np.sum(np.isfinite(observed) & ~np.isfinite(moved)))
+    if lost:
+        monitor.warn(f"{lost} survey height(s) could not be transformed from {points.label} to "
+                     f"{dem.label} (outside the transformation's area) and count as without a "
+                     "survey elevation.")
+    return moved, vertical.correction_link(points, dem, note, observed, moved)
 
 
 def _crs_group(groups, crs: str, dem: DemSource) -> tuple:
@@ -294,8 +358,13 @@ def log_comparison(name: str, comparison: Comparison, ids, monitor: Monitor) -> 
                      f"{', '.join(str(i) for i in listed)}{more}")
 
 
+# What field_prefixes keeps free after each prefix: the prefix itself and the residual layer's
+# <prefix>_z, _e, _s and _h (the survey height in the DEM's vertical reference).
+FIELD_SUFFIXES = ("", "_z", "_e", "_s", "_h")
+
+
 def field_prefixes(names, taken) -> list:
-    """A prefix per DEM for its residual-layer fields <prefix>_z, _e, _s.
+    """A prefix per DEM for its residual-layer fields <prefix>_z, _e, _s (and _h).
 
     Derived from the layer name: ASCII letters, digits and '_' only, at most 7 characters, so
     every field name is ≤ 10 characters and survives a shapefile (DBF) unchanged. Collisions —
@@ -310,10 +379,9 @@ def field_prefixes(names, taken) -> list:
         if base[0].isdigit():
             base = ("d" + base)[:7]
         candidate, i = base, 0
-        while any(f"{candidate}{s}".lower() in used for s in ("", "_z", "_e", "_s")):
+        while any(f"{candidate}{s}".lower() in used for s in FIELD_SUFFIXES):
             i += 1
             candidate = base[: 7 - len(str(i))] + str(i)
-        used.update({candidate.lower(), f"{candidate}_z".lower(), f"{candidate}_e".lower(),
-                     f"{candidate}_s".lower()})
+        used.update(f"{candidate}{s}".lower() for s in FIELD_SUFFIXES)
         out.append(candidate)
     return out

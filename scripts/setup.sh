@@ -7,6 +7,7 @@ cd "$ROOT"
 
 APT_PACKAGES=(qgis python3-qgis qgis-providers gdal-bin python3-gdal python3-scipy python3-venv
               python3-matplotlib)
+APT_PACKAGES+=(proj-data)  # geoid grids (EGM96) for demsr:surveyrmse's vertical references
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

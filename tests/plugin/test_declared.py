@@ -39,8 +39,32 @@ def _described(alg) -> dict:
 @pytest.mark.parametrize("name", sorted(CONTRACT["processing"]))
 def test_processing_parameters_are_the_released_ones(demsr_provider, name):
     # ids, types, defaults, option numbers and words, ranges, optional and advanced flags, order
+    # of every released parameter and output. A release may add a parameter, but only an optional
+    # one: a script or model written for the released set must run unchanged.
     described = json.loads(json.dumps(_described(demsr_provider.algorithm(name)), default=str))
-    assert described == CONTRACT["processing"][name]
+    released = CONTRACT["processing"][name]
+    released_names = {p["name"] for p in released["parameters"]}
+    kept = [p for p in described["parameters"] if p["name"] in released_names]
+    assert kept == released["parameters"]
+    added = [p for p in described["parameters"] if p["name"] not in released_names]
+    assert all(p["optional"] for p in added), added
+    assert described["outputs"][:len(released["outputs"])] == released["outputs"]
+
+
+def test_added_parameters_are_the_intended_ones(demsr_provider):
+    # Parameters added since the released contract, each named in CHANGELOG.md.
+    added = {name: [p.name() for p in demsr_provider.algorithm(name).parameterDefinitions()
+                    if p.name() not in {r["name"] for r in CONTRACT["processing"][name]
+                                        ["parameters"]}]
+             for name in CONTRACT["processing"]}
+    assert added == {"superresolution": [], "attraction": [], "tpi": [], "landforms": [],
+                     "surveyrmse": ["DEMS_VERTICAL", "DEMS_VERTICAL_CRS", "POINTS_VERTICAL",
+                                    "POINTS_VERTICAL_CRS"]}
+    with open(os.path.join(ROOT, "CHANGELOG.md"), encoding="utf-8") as f:
+        changelog = f.read()
+    for names in added.values():
+        for name in names:
+            assert name in changelog, name
 
 
 def test_numbers_show_sensible_decimals(demsr_provider):
