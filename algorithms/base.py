@@ -15,12 +15,15 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingFeedback,
     QgsProcessingParameterEnum,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterRasterDestination,
     QgsVectorFileWriter,
 )
 from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
+from ..core import destinations, safety
 from ..core.errors import Cancelled, DemError
 from ..core.progress import Monitor
 from ..core.raster import RasterInfo, read_info, remove_raster
@@ -132,6 +135,7 @@ class DemAlgorithm(QgsProcessingAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS's name)
         monitor = FeedbackMonitor(feedback)
         try:
+            self.check_inputs_apart(parameters, context)
             return self.run_core(parameters, context, monitor)
         except DemError as err:
             raise QgsProcessingException(str(err)) from err
@@ -226,10 +230,63 @@ class DemAlgorithm(QgsProcessingAlgorithm):
                 os.remove(path)
 
     def output_path(self, parameters, name, context) -> str:
-        path = self.parameterAsOutputLayer(parameters, name, context)
+        """The file a raster destination writes, in the format its extension names."""
+        path = self.raster_output(parameters, name, context)
         if not path:
             raise QgsProcessingException(f"No output path was given for {name}.")
         return path
+
+    def raster_output(self, parameters, name, context) -> str | None:
+        """A raster destination's file (core.destinations.resolve: `.tif` added to a name
+        without extension, an unwritable format refused); None when an optional one is unset."""
+        path = self.parameterAsOutputLayer(parameters, name, context)
+        if not path:
+            return None
+        dest = destinations.resolve(path, name)
+        if dest.path != path and context.willLoadLayerOnCompletion(path):
+            # QGIS loads what it was told; tell it the file's real name.
+            details = context.layerToLoadOnCompletionDetails(path)
+            context.addLayerToLoadOnCompletion(dest.path, details)
+        return dest.path
+
+    def check_inputs_apart(self, parameters, context) -> None:
+        """No output may be an input of the run (however spelled) or another output
+        (core.safety); checked before any work."""
+        inputs, outputs = [], []
+        for definition in self.parameterDefinitions():
+            name = definition.name()
+            if parameters.get(name) in (None, ""):
+                continue
+            if isinstance(definition, QgsProcessingParameterRasterDestination):
+                path = self.parameterAsOutputLayer(parameters, name, context)
+                if path:
+                    dest = destinations.resolve(path, name)
+                    outputs.append((name, dest.path, dest.table))
+            elif isinstance(definition, QgsProcessingParameterFileDestination):
+                outputs.append((name, self.parameterAsFileOutput(parameters, name, context), ""))
+            elif definition.isDestination():
+                path, layer = self._destination(parameters, name, context)
+                outputs.append((name, path, layer))
+            else:
+                inputs += [(name, source) for source in self._sources(definition, parameters,
+                                                                       context)]
+        safety.check_apart(inputs, [o for o in outputs if o[1]])
+
+    def _sources(self, definition, parameters, context) -> list[str]:
+        """The data source strings an input parameter names (files, layers, layer lists)."""
+        kind = definition.type()
+        name = definition.name()
+        if kind == "raster":
+            layers = [self.parameterAsRasterLayer(parameters, name, context)]
+        elif kind in ("source", "vector"):
+            layers = [self.parameterAsVectorLayer(parameters, name, context)]
+        elif kind == "multilayer":
+            layers = self.parameterAsLayerList(parameters, name, context)
+        elif kind == "file":
+            return [self.parameterAsFile(parameters, name, context) or ""]
+        else:
+            return []
+        return [layer.source() for layer in layers if layer is not None]
 
 
 # What QGIS's Processing writes for "a layer in an OGR dataset" destinations.

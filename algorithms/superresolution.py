@@ -113,7 +113,7 @@ class SuperResolutionAlgorithm(DemAlgorithm):
         device = DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)]
         tile = self.parameterAsInt(parameters, "TILE_SIZE", context)
         output = self.output_path(parameters, "OUTPUT", context)
-        spread = self.parameterAsOutputLayer(parameters, "OUTPUT_SPREAD", context) or None
+        spread = self.raster_output(parameters, "OUTPUT_SPREAD", context)
         engine = engine_of(self, parameters, context)
         if engine:
             job = run_chunked("superresolution", path, output, {

@@ -38,7 +38,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 from osgeo import gdal, osr
 
-from . import attraction, inference, landforms, tpi
+from . import attraction, destinations, inference, landforms, safety, tpi
 from .errors import Cancelled, DemError
 from .progress import Monitor
 from .raster import (
@@ -67,7 +67,6 @@ BOUND_INPUT = "input.vrt"
 TILE_EXTENSIONS = (".tif", ".tiff", ".hgt", ".vrt", ".img", ".dem", ".dt0", ".dt1", ".dt2",
                    ".bil", ".asc", ".nc")
 LIST_EXTENSIONS = (".txt", ".lst", ".list")
-OUTPUT_EXTENSIONS = (".tif", ".tiff", ".vrt")
 
 # The Processing parameters of each algorithm (lower case) and their Processing defaults; enum
 # values by name. tests/plugin checks these against the algorithms' own definitions.
@@ -893,13 +892,18 @@ def check_free_space(folder: str, out_info: RasterInfo, cells: int, single_file:
 
 
 def _output_kind(output: str, cog: bool, what: str = "OUTPUT") -> str:
-    ext = os.path.splitext(output)[1].lower()
-    if ext not in OUTPUT_EXTENSIONS:
-        raise DemError(f"{what} must end in {', '.join(OUTPUT_EXTENSIONS)}, not '{ext or output}'.")
-    if ext == ".vrt":
+    """vrt (binds the chunks), gtiff, cog, or convert (a GeoTIFF made first, then written in
+    the format the extension names: core.destinations)."""
+    dest = destinations.resolve(output, what, allow_vrt=True)
+    if dest.driver == "VRT":
         if cog:
             raise DemError("A Cloud-Optimized GeoTIFF output must end in .tif, not .vrt.")
         return "vrt"
+    if not dest.is_geotiff:
+        if cog:
+            raise DemError(f"A Cloud-Optimized GeoTIFF output must end in .tif, not "
+                           f"'{os.path.splitext(output)[1]}'.")
+        return "convert"
     return "cog" if cog else "gtiff"
 
 
@@ -909,13 +913,21 @@ def check_paths(source, output: str, cog: bool = False, spread_output: str | Non
     kind = _output_kind(output, cog)
     if spread_output:
         _output_kind(spread_output, cog, "The spread output")
-        if os.path.abspath(spread_output) == os.path.abspath(output):
-            raise DemError("The spread output must be another file than OUTPUT.")
         check_writable(os.path.abspath(spread_output))
     if not isinstance(source, (list, tuple)) and not str(source).startswith("/vsi") \
             and not os.path.exists(str(source)):
         raise DemError(f"The input '{source}' does not exist.")
     check_writable(os.path.abspath(output))
+    inputs = [("INPUT", str(s)) for s in (source if isinstance(source, (list, tuple))
+                                          else [source])]
+    if isinstance(source, str) and not os.path.isdir(source):
+        with contextlib.suppress(DemError):
+            inputs += [("INPUT", tile) for tile in list_tiles(source) or []]
+    outputs = [("OUTPUT", destinations.resolve(output, allow_vrt=True).path, "")]
+    if spread_output:
+        outputs.append(("OUTPUT_SPREAD", destinations.resolve(
+            spread_output, "The spread output", allow_vrt=True).path, ""))
+    safety.check_apart(inputs, outputs, [("OUTPUT", job_folder(outputs[0][1]))])
     return kind
 
 
@@ -940,11 +952,13 @@ def run_job(algorithm: str, source, output: str, options: dict | None = None, *,
     if spread_output and algorithm != "superresolution":
         raise DemError(f"{algorithm} has no spread output; only superresolution writes one.")
     kind = check_paths(source, output, cog, spread_output)
-    output = os.path.abspath(output)
+    # A destination without extension is a GeoTIFF with .tif added (core.destinations).
+    output = os.path.abspath(destinations.resolve(output, allow_vrt=True).path)
     # Every raster the job writes, by the kernel extra it comes from ("" = the result).
     outputs = {"": (output, kind)}
     if spread_output:
-        spread_output = os.path.abspath(spread_output)
+        spread_output = os.path.abspath(
+            destinations.resolve(spread_output, "The spread output", allow_vrt=True).path)
         outputs["spread"] = (spread_output, _output_kind(spread_output, cog))
     folder = job_folder(output)
     manifest_path = os.path.join(folder, MANIFEST)
@@ -1242,7 +1256,7 @@ def translate(vrt: str, output: str, data_type: str, cog: bool, monitor: Monitor
             raise DemError(f"GDAL could not write '{output}'.")
         ds = None
         monitor.check()
-        commit_partial(partial, output)
+        destinations.deliver(partial, destinations.resolve(output, allow_vrt=False))
     except RuntimeError as err:
         remove_raster(partial)
         monitor.check()

@@ -18,6 +18,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 from osgeo import gdal, osr
 
+from . import destinations
 from .errors import DemError
 from .progress import Monitor
 
@@ -340,6 +341,9 @@ class GeoTiffWriter:
         self._dtype = _NUMPY_TYPES[data_type]
         # 0: every core; a one-thread Dask worker process passes 1.
         self.compress_threads = int(compress_threads)
+        # The format the destination's extension asks for; the GeoTIFF is converted at the end.
+        self.destination = destinations.resolve(self.path)
+        self.path = self.destination.path
         check_writable(self.path)
         remove_stale_partials(self.path)
         self.partial = partial_path(self.path)
@@ -401,7 +405,7 @@ class GeoTiffWriter:
             return
         self._close()
         try:
-            commit_partial(self.partial, self.path)
+            destinations.deliver(self.partial, self.destination)
         except OSError as err:
             remove_raster(self.partial)
             raise DemError(f"Cannot write '{self.path}': {err}") from err
