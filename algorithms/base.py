@@ -26,7 +26,7 @@ from qgis.PyQt.QtGui import QIcon
 from ..core import destinations, safety
 from ..core.errors import Cancelled, DemError
 from ..core.progress import Monitor
-from ..core.raster import RasterInfo, read_info, remove_raster
+from ..core.raster import RasterInfo, read_info, remove_raster, warn_undeclared_nodata
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(__file__))
 ICONS = os.path.join(PLUGIN_DIR, "icons")
@@ -166,6 +166,7 @@ class DemAlgorithm(QgsProcessingAlgorithm):
                 f"{layer.name()} has no coordinate reference system: the output carries none "
                 f"either.{' ' + no_crs_note if no_crs_note else ''}"
             )
+        warn_undeclared_nodata(path, name, monitor)
         return path, info
 
     def style_on_load(self, context, output: str, styler) -> None:
