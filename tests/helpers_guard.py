@@ -16,7 +16,7 @@ import hashlib
 import os
 import re
 
-from osgeo import gdal
+from osgeo import gdal, ogr
 
 
 def _paths_of(value) -> list[str]:
@@ -30,15 +30,21 @@ def _paths_of(value) -> list[str]:
     text = str(value)
     match = re.match(r"^ogr:dbname='([^']+)'", text) or re.match(r"^GPKG:(.+):[^:]+$", text)
     path = match.group(1) if match else text.split("|", 1)[0]
+    layer = re.search(r"\|layername=([^|]+)", text)
+    if layer and path.lower().endswith(".gpkg") and os.path.isfile(path):
+        # One table of a GeoPackage: a run may add tables beside it, never change this one.
+        return [f"{os.path.abspath(path)}|layername={layer.group(1)}"]
     if os.path.isdir(path):
-        return [os.path.join(root, name) for root, _, names in os.walk(path) for name in names]
+        return [os.path.abspath(os.path.join(root, name))
+                for root, _, names in os.walk(path) for name in names]
     if not os.path.isfile(path):
         return []
+    path = os.path.abspath(path)
     files = [path]
     with contextlib.suppress(RuntimeError):
         ds = gdal.OpenEx(path, gdal.OF_RASTER | gdal.OF_READONLY)
         if ds is not None:
-            files += [f for f in ds.GetFileList() or [] if os.path.isfile(f)]
+            files += [os.path.abspath(f) for f in ds.GetFileList() or [] if os.path.isfile(f)]
         ds = None
     return files
 
@@ -49,13 +55,35 @@ def input_files(params: dict) -> list[str]:
     for name, value in params.items():
         if str(name).upper().startswith("OUTPUT"):
             continue
-        files.update(os.path.abspath(p) for p in _paths_of(value))
+        files.update(_paths_of(value))
     return sorted(files)
+
+
+def _table_digest(path: str, layer: str) -> str | None:
+    """SHA-256 of a vector table's schema, features and geometries, in feature id order."""
+    ds = ogr.Open(path)
+    table = ds.GetLayerByName(layer) if ds is not None else None
+    if table is None:
+        return None
+    digest = hashlib.sha256()
+    defn = table.GetLayerDefn()
+    for i in range(defn.GetFieldCount()):
+        digest.update(defn.GetFieldDefn(i).GetName().encode())
+    for feature in table:
+        digest.update(str(feature.GetFID()).encode())
+        digest.update(repr(feature.items()).encode())
+        geometry = feature.GetGeometryRef()
+        digest.update(geometry.ExportToIsoWkb() if geometry is not None else b"")
+    return digest.hexdigest()
 
 
 def checksums(files) -> dict[str, str | None]:
     out = {}
     for path in files:
+        if "|layername=" in path:
+            file, _, layer = path.partition("|layername=")
+            out[path] = _table_digest(file, layer)
+            continue
         try:
             with open(path, "rb") as f:
                 out[path] = hashlib.sha256(f.read()).hexdigest()
@@ -68,7 +96,7 @@ def checksums(files) -> dict[str, str | None]:
 def untouched(params: dict, extra_files=()):
     """Fail (AssertionError) when the run inside changed or removed any input file, whether the
     run succeeded or raised."""
-    files = input_files(params) + [os.path.abspath(f) for f in extra_files]
+    files = input_files(params) + [p for f in extra_files for p in _paths_of(f)]
     before = checksums(files)
     try:
         yield before

@@ -448,3 +448,39 @@ def test_the_lock_is_released_after_a_run_and_after_a_refusal(dem, tmp_path, cap
     code, _ = run_batch(["tpi", dem, out, "--radius", "3"], capsys)  # other parameters
     assert code == 1
     assert not os.path.exists(os.path.join(mosaic.job_folder(out), mosaic.LOCK))
+
+
+# --- the guard itself ------------------------------------------------------------------------
+
+
+def test_the_inputs_guard_fails_on_a_changed_or_removed_input(dem, tmp_path):
+    vrt = str(tmp_path / "m.vrt")
+    gdal.BuildVRT(vrt, [dem]).FlushCache()
+    with pytest.raises(AssertionError, match="modified or removed"):
+        with untouched({"INPUT": vrt, "OUTPUT": dem}):  # the VRT's source counts as input
+            with open(dem, "r+b") as f:
+                f.seek(1000)
+                f.write(b"\0")
+    with pytest.raises(AssertionError, match="modified or removed"):
+        with untouched({"INPUT": dem}):
+            os.remove(dem)
+    with untouched({"INPUT": vrt}):
+        open(tmp_path / "new.aux.xml", "w").close()  # new files are not changes
+
+
+def test_the_inputs_guard_watches_one_geopackage_table(tmp_path):
+    gpkg = str(tmp_path / "p.gpkg")
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(gpkg)
+    layer = ds.CreateLayer("pts", geom_type=ogr.wkbPoint)
+    layer.CreateFeature(ogr.Feature(layer.GetLayerDefn()))
+    ds = layer = None
+    with untouched({"POINTS": f"{gpkg}|layername=pts"}):
+        ds = ogr.Open(gpkg, 1)
+        ds.CreateLayer("other", geom_type=ogr.wkbPoint)  # a new table beside it is fine
+        ds = None
+    with pytest.raises(AssertionError, match="modified or removed"):
+        with untouched({"POINTS": f"{gpkg}|layername=pts"}):
+            ds = ogr.Open(gpkg, 1)
+            layer = ds.GetLayerByName("pts")
+            layer.DeleteFeature(next(iter(layer)).GetFID())
+            ds = layer = None
