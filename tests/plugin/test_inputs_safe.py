@@ -295,3 +295,12 @@ def test_a_huge_tile_size_runs_as_a_tile_that_fits(run_alg, dem, model, tmp_path
     run_alg("demsr:superresolution", {"INPUT": dem, "MODEL_FILE": model, "DEVICE": 2,
                                       "TILE_SIZE": 10**7, "OUTPUT": out})
     assert gdal.Open(out).RasterXSize == 2 * gdal.Open(dem).RasterXSize
+
+
+def test_the_dialog_offers_the_formats_written_geotiff_first(demsr_provider):
+    offered = demsr_provider.supportedOutputRasterLayerExtensions()
+    assert offered[0] == "tif"
+    assert {"asc", "img", "sdat", "nc", "gpkg"} <= set(offered)
+    assert not {"png", "shp", "vrt"} & set(offered)
+    output = demsr_provider.algorithm("tpi").parameterDefinition("OUTPUT")
+    assert output.defaultFileExtension() == "tif"
