@@ -221,7 +221,13 @@ class DemAlgorithm(QgsProcessingAlgorithm):
                 ds.DeleteLayer(layer)  # by name: osgeo looks the index up
             ds = None
         for path in rasters:
-            remove_raster(path)
+            # What output_path resolved before the run: a table added to an existing
+            # GeoPackage is dropped, never the file with the user's other tables.
+            dest = getattr(self, "_raster_destinations", {}).get(path)
+            if dest is not None:
+                destinations.discard(dest)
+            else:
+                remove_raster(path)
         for path in files:
             if not path or not os.path.exists(path):
                 continue
@@ -244,6 +250,9 @@ class DemAlgorithm(QgsProcessingAlgorithm):
         if not path:
             return None
         dest = destinations.resolve(path, name)
+        # Remembered for discard_outputs: whether this run adds a table or makes the file.
+        self._raster_destinations = {**getattr(self, "_raster_destinations", {}),
+                                     dest.path: dest}
         if dest.path != path and context.willLoadLayerOnCompletion(path):
             # QGIS loads what it was told; tell it the file's real name.
             details = context.layerToLoadOnCompletionDetails(path)

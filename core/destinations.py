@@ -11,6 +11,7 @@ beside its other tables; it is never replaced.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import sqlite3
@@ -54,6 +55,7 @@ class Destination:
         return self.driver == "GTiff"
 
 
+@functools.lru_cache(maxsize=1)
 def _raster_drivers() -> dict[str, str]:
     """{extension: driver} of every GDAL driver fit to write a single-band grid."""
     found: dict[str, str] = {}
@@ -234,6 +236,19 @@ def _drop_gpkg_table(path: str, table: str) -> None:
             db.commit()
     except sqlite3.Error:
         pass  # best effort: the run's own error is the one to report
+
+
+def discard(dest: Destination) -> None:
+    """Undo a delivered output (a later step of the run failed): drop the table it added to an
+    existing GeoPackage, or remove the file it wrote with its side files."""
+    from .raster import remove_raster
+
+    if dest.append:
+        _drop_gpkg_table(dest.path, dest.table)
+        return
+    for f in _files_of(dest.path):
+        remove_raster(f)
+    remove_raster(dest.path)
 
 
 def deliver(geotiff: str, dest: Destination, monitor=None) -> None:

@@ -183,6 +183,11 @@ def test_an_existing_geopackage_gets_a_new_table_and_keeps_its_layers(dem, tmp_p
     with untouched({"GPKG": gpkg}):
         code, err = run_batch(["tpi", dem, gpkg, "--overwrite"], capsys)
     assert code == 1 and "already holds a table named 'project'" in err
+    # A run that fails after delivering drops its table, never the file with the others.
+    destinations.discard(destinations.Destination(gpkg, "GPKG", "project", append=True))
+    assert ogr.Open(gpkg).GetLayerByName("roads").GetFeatureCount() == 1
+    assert "project" not in destinations.gpkg_tables(gpkg)
+    assert destinations.resolve(gpkg).append  # the name is free again
 
 
 # --- 5, 9. unreadable and complex inputs ---------------------------------------------------
