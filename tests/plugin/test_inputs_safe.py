@@ -304,3 +304,14 @@ def test_the_dialog_offers_the_formats_written_geotiff_first(demsr_provider):
     assert not {"png", "shp", "vrt"} & set(offered)
     output = demsr_provider.algorithm("tpi").parameterDefinition("OUTPUT")
     assert output.defaultFileExtension() == "tif"
+
+
+def test_a_chunked_run_writes_the_format_asked_too(run_alg, dem, tmp_path):
+    ref = run_alg("demsr:tpi", {"INPUT": dem, "OUTPUT": str(tmp_path / "ref.asc")})["OUTPUT"]
+    out = run_alg("demsr:tpi", {"INPUT": dem, "OUTPUT": str(tmp_path / "chunked.asc"),
+                                "ENGINE": "local:1"})["OUTPUT"]
+    ds = gdal.Open(out)
+    assert ds.GetDriver().ShortName == "AAIGrid"
+    np.testing.assert_allclose(ds.ReadAsArray(), gdal.Open(ref).ReadAsArray(), atol=1e-3)
+    assert sorted(os.listdir(tmp_path)) == ["chunked.asc", "chunked.asc.aux.xml", "chunked.prj",
+                                            "in", "ref.asc", "ref.asc.aux.xml", "ref.prj"]
