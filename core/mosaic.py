@@ -1012,7 +1012,8 @@ def job_lock(folder: str, monitor: Monitor):
 def run_job(algorithm: str, source, output: str, options: dict | None = None, *,
             engine=None, chunk_size: int = DEFAULT_CHUNK, cog: bool = False,
             keep_chunks: bool = False, overwrite: bool = False,
-            monitor: Monitor | None = None, spread_output: str | None = None) -> JobResult:
+            monitor: Monitor | None = None, spread_output: str | None = None,
+            check_nodata: bool = True) -> JobResult:
     """Run one algorithm over a raster, VRT, folder or list of tiles, chunk by chunk.
 
     `engine`: None or an InProcessEngine (this process), or a core.cluster.DaskEngine. OUTPUT
@@ -1021,7 +1022,8 @@ def run_job(algorithm: str, source, output: str, options: dict | None = None, *,
     `keep_chunks` or another output is a VRT). `spread_output` (super-resolution): also the
     self-ensemble's spread (implies the ensemble), .tif or .vrt likewise. A recorded job with
     the same parameters is resumed; one with other parameters, or an existing output, is
-    refused unless `overwrite`.
+    refused unless `overwrite`. `check_nodata`: warn about an undeclared nodata marker in the
+    input (the algorithms warn themselves and pass False).
     """
     monitor = monitor or Monitor()
     engine = engine or InProcessEngine()
@@ -1043,11 +1045,12 @@ def run_job(algorithm: str, source, output: str, options: dict | None = None, *,
     with job_lock(folder, monitor):
         return _run_locked(algorithm, source, output, params, engine, chunk_size, cog,
                            keep_chunks, overwrite, monitor, spread_output, kind, outputs, folder,
-                           t_start)
+                           t_start, check_nodata)
 
 
 def _run_locked(algorithm, source, output, params, engine, chunk_size, cog, keep_chunks,
-                overwrite, monitor, spread_output, kind, outputs, folder, t_start) -> JobResult:
+                overwrite, monitor, spread_output, kind, outputs, folder, t_start,
+                check_nodata) -> JobResult:
     """run_job's work once the job folder is locked."""
     manifest_path = os.path.join(folder, MANIFEST)
 
@@ -1065,7 +1068,8 @@ def _run_locked(algorithm, source, output, params, engine, chunk_size, cog, keep
         info = read_info(read_source)
         if info.band_count > 1:
             monitor.info(f"The input has {info.band_count} bands; band 1 is used.")
-        warn_undeclared_nodata(read_source, "INPUT", monitor)
+        if check_nodata:
+            warn_undeclared_nodata(read_source, "INPUT", monitor)
         kernel, blob = build_kernel(algorithm, params, info, chunk_size, monitor,
                                     spread=bool(spread_output))
         chunks = plan_chunks(info, chunk_size)

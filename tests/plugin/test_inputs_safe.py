@@ -248,6 +248,11 @@ def test_undeclared_nodata_is_warned_with_the_count(run_alg, tmp_path, mandakini
             feedback=log_feedback)
     assert f"INPUT: {n} cells ({100 * n / values.size:.2f} %) hold -9999" in log_feedback.text
     assert "gdal_edit.py -a_nodata -9999" in log_feedback.text
+    # Chunked, it is said once too (by the algorithm, not again by the job).
+    log_feedback.lines.clear()
+    run_alg("demsr:tpi", {"INPUT": path, "OUTPUT": str(tmp_path / "o2.tif"),
+                          "ENGINE": "local:1"}, feedback=log_feedback)
+    assert log_feedback.text.count("a common nodata marker") == 1
 
 
 # --- 6. a full disk, checked before the work -----------------------------------------------
