@@ -254,9 +254,10 @@ class DemAlgorithm(QgsProcessingAlgorithm):
         self._raster_destinations = {**getattr(self, "_raster_destinations", {}),
                                      dest.path: dest}
         if dest.path != path and context.willLoadLayerOnCompletion(path):
-            # QGIS loads what it was told; tell it the file's real name.
-            details = context.layerToLoadOnCompletionDetails(path)
-            context.addLayerToLoadOnCompletion(dest.path, details)
+            # QGIS loads what it was told: tell it the file's real name instead.
+            layers = context.layersToLoadOnCompletion()
+            layers[dest.path] = layers.pop(path)
+            context.setLayersToLoadOnCompletion(layers)
         return dest.path
 
     def check_inputs_apart(self, parameters, context) -> None:

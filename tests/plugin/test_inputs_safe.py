@@ -320,3 +320,21 @@ def test_a_chunked_run_writes_the_format_asked_too(run_alg, dem, tmp_path):
     np.testing.assert_allclose(ds.ReadAsArray(), gdal.Open(ref).ReadAsArray(), atol=1e-3)
     assert sorted(os.listdir(tmp_path)) == ["chunked.asc", "chunked.asc.aux.xml", "chunked.prj",
                                             "in", "ref.asc", "ref.asc.aux.xml", "ref.prj"]
+
+
+def test_a_name_without_extension_is_loaded_under_its_real_name(demsr_provider, dem, tmp_path):
+    from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProject
+
+    from tests.helpers_guard import guarded_run
+
+    QgsProject.instance().removeAllMapLayers()
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    out = str(tmp_path / "tpi")
+    try:
+        guarded_run("demsr:tpi", {"INPUT": dem, "OUTPUT": out}, context=context,
+                    feedback=QgsProcessingFeedback(), load=True)
+        sources = [lyr.source() for lyr in QgsProject.instance().mapLayers().values()]
+        assert sources == [out + ".tif"]
+    finally:
+        QgsProject.instance().removeAllMapLayers()
