@@ -14,15 +14,18 @@ from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingFeedback,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterRasterDestination,
     QgsVectorFileWriter,
 )
 from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
+from ..core import destinations, safety
 from ..core.errors import Cancelled, DemError
 from ..core.progress import Monitor
-from ..core.raster import RasterInfo, read_info, remove_raster
+from ..core.raster import RasterInfo, read_info, remove_raster, warn_undeclared_nodata
 from . import declared
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(__file__))
@@ -131,6 +134,7 @@ class DemAlgorithm(QgsProcessingAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS's name)
         monitor = FeedbackMonitor(feedback)
         try:
+            self.check_inputs_apart(parameters, context)
             return self.run_core(parameters, context, monitor)
         except DemError as err:
             raise QgsProcessingException(str(err)) from err
@@ -161,6 +165,7 @@ class DemAlgorithm(QgsProcessingAlgorithm):
                 f"{layer.name()} has no coordinate reference system: the output carries none "
                 f"either.{' ' + no_crs_note if no_crs_note else ''}"
             )
+        warn_undeclared_nodata(path, name, monitor)
         return path, info
 
     def style_on_load(self, context, output: str, styler) -> None:
@@ -215,7 +220,13 @@ class DemAlgorithm(QgsProcessingAlgorithm):
                 ds.DeleteLayer(layer)  # by name: osgeo looks the index up
             ds = None
         for path in rasters:
-            remove_raster(path)
+            # What output_path resolved before the run: a table added to an existing
+            # GeoPackage is dropped, never the file with the user's other tables.
+            dest = getattr(self, "_raster_destinations", {}).get(path)
+            if dest is not None:
+                destinations.discard(dest)
+            else:
+                remove_raster(path)
         for path in files:
             if not path or not os.path.exists(path):
                 continue
@@ -225,10 +236,67 @@ class DemAlgorithm(QgsProcessingAlgorithm):
                 os.remove(path)
 
     def output_path(self, parameters, name, context) -> str:
-        path = self.parameterAsOutputLayer(parameters, name, context)
+        """The file a raster destination writes, in the format its extension names."""
+        path = self.raster_output(parameters, name, context)
         if not path:
             raise QgsProcessingException(f"No output path was given for {name}.")
         return path
+
+    def raster_output(self, parameters, name, context) -> str | None:
+        """A raster destination's file (core.destinations.resolve: `.tif` added to a name
+        without extension, an unwritable format refused); None when an optional one is unset."""
+        path = self.parameterAsOutputLayer(parameters, name, context)
+        if not path:
+            return None
+        dest = destinations.resolve(path, name)
+        # Remembered for discard_outputs: whether this run adds a table or makes the file.
+        self._raster_destinations = {**getattr(self, "_raster_destinations", {}),
+                                     dest.path: dest}
+        if dest.path != path and context.willLoadLayerOnCompletion(path):
+            # QGIS loads what it was told: tell it the file's real name instead.
+            layers = context.layersToLoadOnCompletion()
+            layers[dest.path] = layers.pop(path)
+            context.setLayersToLoadOnCompletion(layers)
+        return dest.path
+
+    def check_inputs_apart(self, parameters, context) -> None:
+        """No output may be an input of the run (however spelled) or another output
+        (core.safety); checked before any work."""
+        inputs, outputs = [], []
+        for definition in self.parameterDefinitions():
+            name = definition.name()
+            if parameters.get(name) in (None, ""):
+                continue
+            if isinstance(definition, QgsProcessingParameterRasterDestination):
+                path = self.parameterAsOutputLayer(parameters, name, context)
+                if path:
+                    dest = destinations.resolve(path, name)
+                    outputs.append((name, dest.path, dest.table))
+            elif isinstance(definition, QgsProcessingParameterFileDestination):
+                outputs.append((name, self.parameterAsFileOutput(parameters, name, context), ""))
+            elif definition.isDestination():
+                path, layer = self._destination(parameters, name, context)
+                outputs.append((name, path, layer))
+            else:
+                inputs += [(name, source) for source in self._sources(definition, parameters,
+                                                                       context)]
+        safety.check_apart(inputs, [o for o in outputs if o[1]])
+
+    def _sources(self, definition, parameters, context) -> list[str]:
+        """The data source strings an input parameter names (files, layers, layer lists)."""
+        kind = definition.type()
+        name = definition.name()
+        if kind == "raster":
+            layers = [self.parameterAsRasterLayer(parameters, name, context)]
+        elif kind in ("source", "vector"):
+            layers = [self.parameterAsVectorLayer(parameters, name, context)]
+        elif kind == "multilayer":
+            layers = self.parameterAsLayerList(parameters, name, context)
+        elif kind == "file":
+            return [self.parameterAsFile(parameters, name, context) or ""]
+        else:
+            return []
+        return [layer.source() for layer in layers if layer is not None]
 
 
 # What QGIS's Processing writes for "a layer in an OGR dataset" destinations.

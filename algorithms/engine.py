@@ -55,9 +55,10 @@ def run_chunked(algorithm: str, source: str, output: str, options: dict, engine_
         engine = core.cluster.engine_for(engine_spec, monitor=monitor)
         try:
             # QGIS overwrites outputs; a recorded job with the same parameters is resumed.
+            # The algorithm has warned about undeclared nodata already (base.input_dem).
             return core.mosaic.run_job(algorithm, source, output, options, engine=engine,
                                        overwrite=True, monitor=monitor,
-                                       spread_output=spread_output)
+                                       spread_output=spread_output, check_nodata=False)
         finally:
             engine.close()
     except core.errors.DemError as err:

@@ -38,7 +38,10 @@ class DemSrProvider(QgsProcessingProvider):
         return ICON
 
     def supportedOutputRasterLayerExtensions(self):  # noqa: N802 (QGIS's name)
-        return ["tif"]
+        # What core.destinations writes (GeoTIFF first: QGIS's default), so the dialog offers it.
+        from ..core.destinations import supported_extensions
+
+        return supported_extensions()
 
     def loadAlgorithms(self):  # noqa: N802 (QGIS's name)
         for cls in _algorithm_classes():

@@ -32,7 +32,7 @@ class SuperResolutionAlgorithm(DemAlgorithm):
         path, _ = self.input_dem(parameters, "INPUT", context, monitor)
         v = values(self, SPEC, parameters, context)
         output = self.output_path(parameters, "OUTPUT", context)
-        spread = self.parameterAsOutputLayer(parameters, "OUTPUT_SPREAD", context) or None
+        spread = self.raster_output(parameters, "OUTPUT_SPREAD", context)
         engine = engine_of(self, parameters, context)
         if engine:
             job = run_chunked("superresolution", path, output, v, engine, monitor,

@@ -25,7 +25,7 @@ from qgis.PyQt.QtCore import QVariant
 from ..core import report, sampling, survey, vertical
 from ..core.declarations.surveyrmse import SPEC
 from ..core.errors import DemError
-from ..core.raster import read_info
+from ..core.raster import read_info, warn_undeclared_nodata
 from .base import DemAlgorithm, OutputFiles
 from .declared import add_parameters
 
@@ -228,6 +228,7 @@ class SurveyRmseAlgorithm(DemAlgorithm):
             info = read_info(path)
             if info.band_count > 1:
                 monitor.info(f"{layer.name()} has {info.band_count} bands; band 1 is used.")
+            warn_undeclared_nodata(path, f"DEMS ({layer.name()})", monitor)
             operation, inverse = _operation(points_crs, layer.crs(), context.transformContext())
             dems.append(survey.DemSource(path, layer.name(), _crs_wkt(layer.crs()), operation,
                                          inverse, dems_vertical))

@@ -234,9 +234,7 @@ def main(argv: list[str] | None = None) -> int:
             _write_table(args.output_table, rows)
     monitor.info(
         f"{result.output}: {result.info.width} × {result.info.height} cells; "
-        f"{len(result.computed)} chunk(s) computed by this run, "
-        f"{result.chunks_total - result.chunks_empty - len(result.computed)} from an earlier "
-        f"run, {result.chunks_empty} empty; {result.seconds:.1f} s.")
+        f"{result.summary()}; {result.seconds:.1f} s.")
     return 0
 
 

@@ -173,7 +173,12 @@ class Session:
         return self.provider
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        return self.session.run([self.output_name], {self.input_name: x})[0]
+        try:
+            return self.session.run([self.output_name], {self.input_name: x})[0]
+        except Exception as err:  # onnxruntime raises its own Fail/InvalidArgument/... classes
+            raise DemError(
+                f"onnxruntime could not run the model '{os.path.basename(self.card.path)}' on a "
+                f"tile of shape {tuple(x.shape)}: {err}") from err
 
 
 def load_card(scale: int, model: str | None = None, model_file: str | None = None) -> ModelCard:
@@ -232,6 +237,7 @@ def open_session(card: ModelCard, device: str = "auto", threads: int = 0,
             f"The model '{name}' takes {inp.type} of shape {inp.shape}; a demsr model takes "
             "float32 of shape (N, 1, H, W)."
         )
+    check_input_layout(name, list(inp.shape or []))
     used = session.get_providers()[0]
     if device == "cuda" and used != CUDA:
         raise DemError(
@@ -240,6 +246,29 @@ def open_session(card: ModelCard, device: str = "auto", threads: int = 0,
             "DEVICE=cpu or auto."
         )
     return Session(card, session, inp.name, out.name, used)
+
+
+def check_input_layout(name: str, shape: list) -> None:
+    """DemError unless a graph input of `shape` (ints fixed, strings or None free) takes what
+    the runner feeds: one tile at a time, one elevation channel, any tile height and width."""
+    if len(shape) != 4:
+        return
+    batch, channels, height, width = shape
+    if isinstance(channels, int) and channels != 1:
+        raise DemError(
+            f"The model '{name}' takes {channels} input channels (input shape {shape}); the "
+            "demsr runner feeds one elevation channel, shape (N, 1, H, W). Export the network "
+            "with a single input channel.")
+    if isinstance(batch, int) and batch != 1:
+        raise DemError(
+            f"The model '{name}' takes a fixed batch of {batch} (input shape {shape}); the "
+            "runner feeds one tile at a time: export it with a batch of 1 or a dynamic one.")
+    fixed = [d for d in (height, width) if isinstance(d, int) and d > 0]
+    if fixed:
+        raise DemError(
+            f"The model '{name}' takes a fixed tile size (input shape {shape}); the runner "
+            "feeds tiles of the size TILE_SIZE and the raster call for: export it with "
+            "dynamic height and width (dynamic_axes in torch.onnx.export).")
 
 
 # Numbers -----------------------------------------------------------------------------------
@@ -287,12 +316,17 @@ def plan_tiles(card: ModelCard, scale: int, info: raster.RasterInfo, provider: s
     rf = card.receptive_field
     context = rf + 2  # +2: cards round the receptive field; a cell more costs nothing visible
     halo = context + math.ceil(math.sqrt(2) * rf) + 1
+    per_px = float(card.extra.get("activation_bytes_per_output_pixel",
+                                  DEFAULT_BYTES_PER_OUTPUT_PIXEL))
     if tile_size:
         if tile_size < MIN_TILE:
             raise DemError(f"TILE_SIZE must be 0 (automatic) or at least {MIN_TILE} cells.")
-        return Plan(int(tile_size), context, halo)
-    per_px = float(card.extra.get("activation_bytes_per_output_pixel",
-                                  DEFAULT_BYTES_PER_OUTPUT_PIXEL))
+        # A tile no bigger than the raster, and one the memory can hold (an explicit TILE_SIZE
+        # of 10^7 would end in MemoryError): at most half of what is free (GPU or host).
+        tile = min(int(tile_size), max(info.width, info.height))
+        free = (_gpu_free_bytes() or 8 * 2**30) if provider == CUDA else _host_available_bytes()
+        fits = max(int(math.sqrt(0.5 * free / per_px) / scale) - 2 * context, MIN_TILE)
+        return Plan(min(tile, fits // 16 * 16 or MIN_TILE), context, halo)
     if provider == CUDA:
         free = _gpu_free_bytes() or 8 * 2**30
         budget = min(0.5 * free, 16 * 2**30)
@@ -413,6 +447,12 @@ class TileRunner:
         # Each nodata input cell is nodata over its whole s × s footprint, nothing more.
         mask = np.repeat(np.repeat(~core_valid, s, axis=0), s, axis=1)
         z = y[kept].astype(np.float64) * self.d + offset
+        bad = int(np.count_nonzero(~np.isfinite(z) & ~mask))
+        if bad:
+            raise DemError(
+                f"The model '{os.path.basename(self.card.path)}' returned NaN or infinite "
+                f"values for {bad} of the {int(np.count_nonzero(~mask))} valid cells of the tile "
+                f"at input row {block.row}, column {block.col}; its output cannot be used.")
         z[mask] = np.nan
         if not self.spread:
             return z.astype(np.float32)
@@ -463,6 +503,9 @@ def superresolve(
     passes = len(DIHEDRAL) if ensemble else 1
     plan = plan_tiles(card, scale, info, session.provider, tile_size, passes)
     runner = TileRunner(session, scale, plan, info, ensemble, spread=bool(spread_output))
+    if tile_size and plan.tile < min(int(tile_size), max(info.width, info.height)):
+        monitor.warn(f"TILE_SIZE={tile_size} does not fit in the free memory; tiles of "
+                     f"{plan.tile} cells are used instead (the result does not depend on it).")
     monitor.info(
         f"Model {os.path.basename(card.path)}: {card.describe()}; x{scale}, receptive field "
         f"{card.receptive_field} cells, normalisation D = {runner.d:.3f} m "

@@ -37,7 +37,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 from osgeo import gdal, osr
 
-from . import tpi
+from . import destinations, safety, tpi
 from .chunks import _SESSIONS, Chunk, Kernel, ModelBlob, cached_session  # noqa: F401 (API)
 from .declarations import RASTER_ALGORITHMS, SPECS, spec_of
 from .errors import Cancelled, DemError
@@ -48,14 +48,17 @@ from .raster import (
     RasterInfo,
     _read_dtype,
     block_windows,
+    check_free_bytes,
     check_writable,
     commit_partial,
     default_nodata,
+    estimated_bytes,
     open_raster,
     partial_path,
     read_info,
     read_window,
     remove_raster,
+    warn_undeclared_nodata,
 )
 
 ALGORITHMS = RASTER_ALGORITHMS
@@ -68,15 +71,11 @@ BOUND_INPUT = "input.vrt"
 TILE_EXTENSIONS = (".tif", ".tiff", ".hgt", ".vrt", ".img", ".dem", ".dt0", ".dt1", ".dt2",
                    ".bil", ".asc", ".nc")
 LIST_EXTENSIONS = (".txt", ".lst", ".list")
-OUTPUT_EXTENSIONS = (".tif", ".tiff", ".vrt")
 
 # The options of each algorithm (lower case) and their defaults, from the declarations; tests
 # check them against the algorithms' Processing parameters.
 DEFAULTS = {name: SPECS[name].defaults() for name in ALGORITHMS}
 
-# Compressed size of an output as a fraction of its raw size, for the free-space check: DEFLATE
-# with a predictor keeps about half of a float elevation grid; class codes compress far more.
-_COMPRESSED_FRACTION = {"Float32": 0.5, "Byte": 0.1}
 # The manifest is rewritten at most this often while chunks finish (and always at the end).
 _MANIFEST_INTERVAL_S = 2.0
 
@@ -499,6 +498,15 @@ class JobResult:
     reduced: list[str]  # chunk names whose statistics this run computed
     seconds: float
     stats: dict = field(default_factory=dict)
+    states: dict = field(default_factory=dict)  # chunk name → done, empty or pending
+
+    def summary(self) -> str:
+        """Chunks computed now, taken from an earlier run, and empty: a chunk this run found
+        empty counts as empty only, so the three add up to the chunk count."""
+        done_now = sum(self.states.get(name) == "done" for name in self.computed)
+        done = sum(state == "done" for state in self.states.values())
+        return (f"{done_now} chunk(s) computed by this run, {done - done_now} from an earlier "
+                f"run, {self.chunks_empty} empty")
 
 
 class InProcessEngine:
@@ -606,26 +614,25 @@ def empty_by_coverage(source: str, chunks: list[Chunk]) -> set[int]:
 
 def check_free_space(folder: str, out_info: RasterInfo, cells: int, single_file: bool) -> None:
     """DemError when the output folder plainly cannot hold the result (an estimate)."""
-    itemsize = np.dtype(np.uint8 if out_info.data_type == "Byte" else np.float32).itemsize
-    need = cells * itemsize * _COMPRESSED_FRACTION.get(out_info.data_type, 0.5)
+    need = estimated_bytes(cells, out_info.data_type)
     if single_file:
         need *= 2  # the chunks and the final file exist together for a moment
-    free = shutil.disk_usage(folder).free
-    if free < need:
-        raise DemError(
-            f"Not enough free disk space in '{folder}': the result needs about "
-            f"{need / 1e9:.2f} GB (compressed, estimated), {free / 1e9:.2f} GB are free."
-        )
+    check_free_bytes(folder, need)
 
 
 def _output_kind(output: str, cog: bool, what: str = "OUTPUT") -> str:
-    ext = os.path.splitext(output)[1].lower()
-    if ext not in OUTPUT_EXTENSIONS:
-        raise DemError(f"{what} must end in {', '.join(OUTPUT_EXTENSIONS)}, not '{ext or output}'.")
-    if ext == ".vrt":
+    """vrt (binds the chunks), gtiff, cog, or convert (a GeoTIFF made first, then written in
+    the format the extension names: core.destinations)."""
+    dest = destinations.resolve(output, what, allow_vrt=True)
+    if dest.driver == "VRT":
         if cog:
             raise DemError("A Cloud-Optimized GeoTIFF output must end in .tif, not .vrt.")
         return "vrt"
+    if not dest.is_geotiff:
+        if cog:
+            raise DemError(f"A Cloud-Optimized GeoTIFF output must end in .tif, not "
+                           f"'{os.path.splitext(output)[1]}'.")
+        return "convert"
     return "cog" if cog else "gtiff"
 
 
@@ -635,20 +642,104 @@ def check_paths(source, output: str, cog: bool = False, spread_output: str | Non
     kind = _output_kind(output, cog)
     if spread_output:
         _output_kind(spread_output, cog, "The spread output")
-        if os.path.abspath(spread_output) == os.path.abspath(output):
-            raise DemError("The spread output must be another file than OUTPUT.")
         check_writable(os.path.abspath(spread_output))
     if not isinstance(source, (list, tuple)) and not str(source).startswith("/vsi") \
             and not os.path.exists(str(source)):
         raise DemError(f"The input '{source}' does not exist.")
     check_writable(os.path.abspath(output))
+    inputs = [("INPUT", str(s)) for s in (source if isinstance(source, (list, tuple))
+                                          else [source])]
+    if isinstance(source, str) and not os.path.isdir(source):
+        with contextlib.suppress(DemError):
+            inputs += [("INPUT", tile) for tile in list_tiles(source) or []]
+    outputs = [("OUTPUT", destinations.resolve(output, allow_vrt=True).path, "")]
+    if spread_output:
+        outputs.append(("OUTPUT_SPREAD", destinations.resolve(
+            spread_output, "The spread output", allow_vrt=True).path, ""))
+    safety.check_apart(inputs, outputs, [("OUTPUT", job_folder(outputs[0][1]))])
     return kind
+
+
+LOCK = "job.lock"
+
+
+def _clear_job_folder(folder: str) -> None:
+    """Everything in a job folder but this run's lock."""
+    for name in os.listdir(folder):
+        if name == LOCK:
+            continue
+        path = os.path.join(folder, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+
+
+def _read_lock(path: str) -> dict | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+@contextlib.contextmanager
+def job_lock(folder: str, monitor: Monitor):
+    """Hold `folder`/job.lock (host, PID, start time) while a run drives the job.
+
+    A lock of a live process, or of another host (whose processes cannot be seen from here),
+    refuses the run with the holder's name; a lock whose process is dead on this host is stale
+    (a killed run) and taken over with a message. The lock goes when the run ends, and so does
+    a folder the lock alone created."""
+    from .raster import _pid_alive
+
+    created = not os.path.isdir(folder)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as err:
+        raise DemError(f"Cannot create the job folder '{folder}': {err}") from err
+    path = os.path.join(folder, LOCK)
+    mine = {"host": socket.gethostname(), "pid": os.getpid(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "token": uuid.uuid4().hex}
+    text = json.dumps(mine)
+    while True:
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = _read_lock(path) or {}
+            host, pid = holder.get("host", "?"), holder.get("pid")
+            if host == mine["host"] and isinstance(pid, int) and not _pid_alive(pid):
+                monitor.warn(f"Taking over the job in '{folder}': its lock names process {pid} "
+                             f"on this host (started {holder.get('started', '?')}), which is no "
+                             "longer running.")
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
+                continue
+            raise DemError(
+                f"Another run is computing this output: '{path}' names host {host}, process "
+                f"{pid}, started {holder.get('started', '?')}. Wait for it to finish (or stop "
+                "it); if that run is gone for good, delete the lock file and run again.") from None
+        except OSError as err:
+            raise DemError(f"Cannot lock the job folder '{folder}': {err}") from err
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        break
+    try:
+        yield path
+    finally:
+        if (_read_lock(path) or {}).get("token") == mine["token"]:
+            with contextlib.suppress(OSError):
+                os.remove(path)
+        if created and os.path.isdir(folder) and not os.listdir(folder):
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
 
 
 def run_job(algorithm: str, source, output: str, options: dict | None = None, *,
             engine=None, chunk_size: int = DEFAULT_CHUNK, cog: bool = False,
             keep_chunks: bool = False, overwrite: bool = False,
-            monitor: Monitor | None = None, spread_output: str | None = None) -> JobResult:
+            monitor: Monitor | None = None, spread_output: str | None = None,
+            check_nodata: bool = True) -> JobResult:
     """Run one algorithm over a raster, VRT, folder or list of tiles, chunk by chunk.
 
     `engine`: None or an InProcessEngine (this process), or a core.cluster.DaskEngine. OUTPUT
@@ -657,7 +748,8 @@ def run_job(algorithm: str, source, output: str, options: dict | None = None, *,
     `keep_chunks` or another output is a VRT). `spread_output` (super-resolution): also the
     self-ensemble's spread (implies the ensemble), .tif or .vrt likewise. A recorded job with
     the same parameters is resumed; one with other parameters, or an existing output, is
-    refused unless `overwrite`.
+    refused unless `overwrite`. `check_nodata`: warn about an undeclared nodata marker in the
+    input (the algorithms warn themselves and pass False).
     """
     monitor = monitor or Monitor()
     engine = engine or InProcessEngine()
@@ -667,13 +759,26 @@ def run_job(algorithm: str, source, output: str, options: dict | None = None, *,
         writers = [n for n in ALGORITHMS if "spread" in SPECS[n].extras]
         raise DemError(f"{algorithm} has no spread output; only {', '.join(writers)} writes one.")
     kind = check_paths(source, output, cog, spread_output)
-    output = os.path.abspath(output)
+    # A destination without extension is a GeoTIFF with .tif added (core.destinations).
+    output = os.path.abspath(destinations.resolve(output, allow_vrt=True).path)
     # Every raster the job writes, by the kernel extra it comes from ("" = the result).
     outputs = {"": (output, kind)}
     if spread_output:
-        spread_output = os.path.abspath(spread_output)
+        spread_output = os.path.abspath(
+            destinations.resolve(spread_output, "The spread output", allow_vrt=True).path)
         outputs["spread"] = (spread_output, _output_kind(spread_output, cog))
     folder = job_folder(output)
+    # One run per job folder at a time: a second one is refused at once, naming the holder.
+    with job_lock(folder, monitor):
+        return _run_locked(algorithm, source, output, params, engine, chunk_size, cog,
+                           keep_chunks, overwrite, monitor, spread_output, kind, outputs, folder,
+                           t_start, check_nodata)
+
+
+def _run_locked(algorithm, source, output, params, engine, chunk_size, cog, keep_chunks,
+                overwrite, monitor, spread_output, kind, outputs, folder, t_start,
+                check_nodata) -> JobResult:
+    """run_job's work once the job folder is locked."""
     manifest_path = os.path.join(folder, MANIFEST)
 
     tiles = list_tiles(source)
@@ -690,6 +795,8 @@ def run_job(algorithm: str, source, output: str, options: dict | None = None, *,
         info = read_info(read_source)
         if info.band_count > 1:
             monitor.info(f"The input has {info.band_count} bands; band 1 is used.")
+        if check_nodata:
+            warn_undeclared_nodata(read_source, "INPUT", monitor)
         kernel, blob = build_kernel(algorithm, params, info, chunk_size, monitor,
                                     spread=bool(spread_output))
         chunks = plan_chunks(info, chunk_size)
@@ -718,10 +825,12 @@ def run_job(algorithm: str, source, output: str, options: dict | None = None, *,
             )
         if diff:
             monitor.info(f"Parameters or input changed; discarding the recorded job in '{folder}'.")
-            shutil.rmtree(folder)
+            _clear_job_folder(folder)
             manifest = None
     finals = [path for path, _ in outputs.values()]
-    existing = [path for path in finals if os.path.exists(path)]
+    # A GeoPackage that exists gets a new table (core.destinations): nothing is replaced.
+    existing = [path for path in finals if os.path.exists(path)
+                and not destinations.resolve(path, allow_vrt=True).append]
     if manifest is None and existing and not overwrite:
         raise DemError(f"The output '{existing[0]}' already exists; ask to overwrite "
                        "(--overwrite) to replace it.")
@@ -963,7 +1072,7 @@ def translate(vrt: str, output: str, data_type: str, cog: bool, monitor: Monitor
             raise DemError(f"GDAL could not write '{output}'.")
         ds = None
         monitor.check()
-        commit_partial(partial, output)
+        destinations.deliver(partial, destinations.resolve(output, allow_vrt=False))
     except RuntimeError as err:
         remove_raster(partial)
         monitor.check()
@@ -983,6 +1092,7 @@ def _result(manifest: Manifest, output: str, out_info: RasterInfo, folder: str,
         output=output, info=out_info, folder=folder, chunks_total=len(records),
         chunks_empty=sum(r["state"] == "empty" for r in records), computed=computed,
         reduced=reduced, seconds=time.perf_counter() - t_start, stats=stats,
+        states={r["name"]: r["state"] for r in records},
     )
 
 

@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import html
 import math
 import os
+import re
+import shutil
 import socket
+import sys
+import traceback
 import uuid
 from dataclasses import dataclass, replace
 from typing import Callable, Iterator, Sequence
@@ -18,6 +23,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 from osgeo import gdal, osr
 
+from . import destinations
 from .errors import DemError
 from .progress import Monitor
 
@@ -147,7 +153,32 @@ def open_raster(path: str) -> gdal.Dataset:
         raise DemError(f"'{path}' is not a raster GDAL can read ({err}).") from err
     if ds is None or ds.RasterCount == 0:
         raise DemError(f"'{path}' is not a raster GDAL can read (no raster band).")
+    if ds.GetDriver().ShortName == "VRT":
+        # A VRT opens without its sources; a missing one would fail only at the first read.
+        missing = [f for f in _vrt_sources(ds, str(path))
+                   if not f.startswith("/vsi") and not os.path.exists(f)]
+        if missing:
+            shown = ", ".join(f"'{f}'" for f in missing[:5]) + (" …" if len(missing) > 5 else "")
+            raise DemError(f"The VRT '{path}' names {len(missing)} source file(s) that do not "
+                           f"exist: {shown}.")
     return ds
+
+
+_SOURCE_FILENAME = re.compile(
+    r"<SourceFilename(?P<attrs>[^>]*)>(?P<name>[^<]*)</SourceFilename>")
+
+
+def _vrt_sources(ds: gdal.Dataset, path: str) -> list[str]:
+    """The files band 1 of a VRT reads, as paths (relativeToVRT resolved)."""
+    base = os.path.dirname(path)
+    files = []
+    for xml in (ds.GetRasterBand(1).GetMetadata("vrt_sources") or {}).values():
+        for match in _SOURCE_FILENAME.finditer(xml):
+            name = html.unescape(match.group("name"))
+            if 'relativeToVRT="1"' in match.group("attrs") and not os.path.isabs(name):
+                name = os.path.join(base, name)
+            files.append(name)
+    return files
 
 
 def read_info(source: str | gdal.Dataset, band: int = 1) -> RasterInfo:
@@ -155,6 +186,11 @@ def read_info(source: str | gdal.Dataset, band: int = 1) -> RasterInfo:
     if not 1 <= band <= ds.RasterCount:
         raise DemError(f"The raster has {ds.RasterCount} band(s); band {band} does not exist.")
     rb = ds.GetRasterBand(band)
+    if gdal.DataTypeIsComplex(rb.DataType):
+        raise DemError(
+            f"'{ds.GetDescription()}' holds complex numbers ({gdal.GetDataTypeName(rb.DataType)}); "
+            "an elevation raster holds real ones. If the real part is the elevation, extract it "
+            "first (gdal_translate -ot Float32 keeps the real part).")
     return RasterInfo(
         width=ds.RasterXSize,
         height=ds.RasterYSize,
@@ -217,9 +253,82 @@ def read_window(
     rr1 = min(row + height + halo, info.height)
     cc1 = min(col + width + halo, info.width)
     if rr1 > rr0 and cc1 > cc0:
-        values = band.ReadAsArray(cc0, rr0, cc1 - cc0, rr1 - rr0)
+        try:
+            values = band.ReadAsArray(cc0, rr0, cc1 - cc0, rr1 - rr0)
+        except RuntimeError as err:
+            values, reason = None, str(err)
+        else:
+            reason = gdal.GetLastErrorMsg()
+        if values is None:
+            # A truncated or corrupt file, or a VRT source gone since it was opened.
+            raise DemError(
+                f"Cannot read '{band.GetDataset().GetDescription()}' at rows {rr0}–{rr1 - 1}, "
+                f"columns {cc0}–{cc1 - 1}: {reason or 'GDAL gave no reason'}. The file may be "
+                "truncated or corrupt.")
         out[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0] = to_nan(values, info.nodata, dtype)
     return out
+
+
+# Values that stand for "no data" in DEM products that forget to declare it (SRTM and ASTER
+# voids, ESRI grids, float exports); no terrain on Earth is at these elevations.
+NODATA_SENTINELS = (-9999.0, -99999.0, -999999.0, -32768.0, -32767.0, -3.4028234663852886e38)
+# Cells read to look for them: the whole raster up to this many, sample windows beyond.
+_SENTINEL_SAMPLE = 4_000_000
+
+
+def undeclared_nodata(source: str | gdal.Dataset, band: int = 1
+                      ) -> tuple[float, int, float, bool] | None:
+    """(value, cells, fraction, sampled) of the most frequent sentinel of NODATA_SENTINELS
+    that the raster holds but does not declare as nodata; None when there is none. Rasters over
+    _SENTINEL_SAMPLE cells are sampled in windows and the count scaled up (sampled)."""
+    ds = open_raster(source) if isinstance(source, (str, os.PathLike)) else source
+    info = read_info(ds, band)
+    rb = ds.GetRasterBand(band)
+    total = info.width * info.height
+    sampled = total > _SENTINEL_SAMPLE
+    try:
+        if not sampled:
+            values = rb.ReadAsArray()
+        else:
+            # 16 × 16 windows of 64² cells spread over the grid: a bounded read however large
+            # the raster (a decimated read would decompress every block of a mosaic).
+            side = 64
+            rows = np.linspace(0, max(info.height - side, 0), 16).astype(int)
+            cols = np.linspace(0, max(info.width - side, 0), 16).astype(int)
+            values = np.concatenate([
+                rb.ReadAsArray(int(c), int(r), min(side, info.width), min(side, info.height))
+                .ravel() for r in rows for c in cols])
+    except RuntimeError:
+        return None  # unreadable: the run itself will say so, naming the window
+    if values is None or not np.issubdtype(values.dtype, np.number):
+        return None
+    best = None
+    for sentinel in NODATA_SENTINELS:
+        if info.nodata is not None and np.float32(info.nodata) == np.float32(sentinel):
+            continue
+        hits = int(np.count_nonzero(values == sentinel))
+        if hits and (best is None or hits > best[1]):
+            best = (sentinel, hits)
+    if best is None:
+        return None
+    fraction = best[1] / values.size
+    return best[0], int(round(fraction * total)), fraction, sampled
+
+
+def warn_undeclared_nodata(source, name: str, monitor: Monitor) -> None:
+    """Warn (not refuse: it may be a real value) when a raster holds a common nodata marker it
+    does not declare, with the count and how to declare it."""
+    found = undeclared_nodata(source)
+    if found is None:
+        return
+    value, cells, fraction, sampled = found
+    shown = f"{value:g}"
+    monitor.warn(
+        f"{name}: {'about ' if sampled else ''}{cells} cells "
+        f"({100 * fraction:.2f} %) hold {shown}, a common nodata marker, but the raster does not "
+        f"declare it as nodata, so they are taken as elevations. If they are nodata, declare it "
+        f"and run again: gdal_edit.py -a_nodata {shown} FILE, or QGIS's Raster ▸ Conversion ▸ "
+        f"Translate with 'Assign a specified nodata value to output bands' = {shown}.")
 
 
 def iter_blocks(
@@ -340,9 +449,15 @@ class GeoTiffWriter:
         self._dtype = _NUMPY_TYPES[data_type]
         # 0: every core; a one-thread Dask worker process passes 1.
         self.compress_threads = int(compress_threads)
+        # The format the destination's extension asks for; the GeoTIFF is converted at the end.
+        self.destination = destinations.resolve(self.path)
+        self.path = self.destination.path
         check_writable(self.path)
         remove_stale_partials(self.path)
+        check_free_bytes(os.path.dirname(os.path.abspath(self.path)),
+                         estimated_bytes(info.width * info.height, data_type))
         self.partial = partial_path(self.path)
+        self._failed = False  # a write failed: the file is dropped, never flushed again
         self._ds = self._create()
         self._band = self._ds.GetRasterBand(1)
         self._band.SetNoDataValue(self.nodata)
@@ -378,11 +493,28 @@ class GeoTiffWriter:
         """Write a block at (row, col) of the output grid; NaN becomes the output nodata."""
         if np.issubdtype(values.dtype, np.floating):
             values = np.where(np.isnan(values), self.nodata, values)
-        self._band.WriteArray(values.astype(self._dtype, copy=False), col, row)
+        with self._writing():
+            self._band.WriteArray(values.astype(self._dtype, copy=False), col, row)
 
     def flush(self) -> None:
         # Writing dirty tiles out bounds memory by the block size instead of GDAL's cache.
-        self._ds.FlushCache()
+        with self._writing():
+            self._ds.FlushCache()
+
+    @contextlib.contextmanager
+    def _writing(self):
+        """GDAL's write errors (a full disk, a vanished folder) as a message naming the file."""
+        try:
+            yield
+        except RuntimeError as err:
+            self._failed = True
+            # The traceback's finished frames (GDAL's own) hold the dataset: release them so
+            # that abort() closes it, quietly, instead of the garbage collector, noisily.
+            traceback.clear_frames(err.__traceback__)
+            folder = os.path.dirname(os.path.abspath(self.path))
+            free = shutil.disk_usage(folder).free if os.path.isdir(folder) else 0
+            raise DemError(f"Cannot write '{self.path}' ({free / 1e6:.0f} MB free in "
+                           f"'{folder}'): {err}") from err
 
     @property
     def dataset(self) -> gdal.Dataset:
@@ -390,25 +522,39 @@ class GeoTiffWriter:
         return self._ds
 
     def _close(self) -> None:
-        if self._ds is not None:
-            self._ds.FlushCache()
+        if self._ds is None:
+            return
+        try:
+            if not self._failed:
+                with self._writing():
+                    self._ds.FlushCache()
+        finally:
             self._band = None
-            self._ds = None
+            held, self._ds = [self._ds], None
+            if self._failed:
+                _drop_quietly(held)  # its closing flush fails again; that is reported already
+            held.clear()
 
     def close(self) -> None:
         """Finish the file and move it into place under its final name."""
         if self._ds is None:
             return
-        self._close()
         try:
-            commit_partial(self.partial, self.path)
+            self._close()
+        except DemError:
+            remove_raster(self.partial)
+            raise
+        try:
+            destinations.deliver(self.partial, self.destination)
         except OSError as err:
             remove_raster(self.partial)
             raise DemError(f"Cannot write '{self.path}': {err}") from err
 
     def abort(self) -> None:
-        """Drop the temporary file; the final name is left as it was."""
-        self._close()
+        """Drop the temporary file; the final name is left as it was (a write error while
+        closing, on a full disk, must not keep the file that fills it)."""
+        with contextlib.suppress(DemError):
+            self._close()
         remove_raster(self.partial)
 
     def __enter__(self) -> GeoTiffWriter:
@@ -419,6 +565,39 @@ class GeoTiffWriter:
             self.close()
         else:
             self.abort()
+
+
+# Compressed size of an output as a fraction of its raw size, for the free-space check: DEFLATE
+# with a predictor keeps about half of a float elevation grid; class codes compress far more.
+_COMPRESSED_FRACTION = {"Float32": 0.5, "Byte": 0.1}
+
+
+def estimated_bytes(cells: int, data_type: str) -> float:
+    """About how many bytes a DEFLATE GeoTIFF of `cells` cells of `data_type` takes."""
+    itemsize = np.dtype(_NUMPY_TYPES.get(data_type, np.float32)).itemsize
+    return cells * itemsize * _COMPRESSED_FRACTION.get(data_type, 0.5)
+
+
+def check_free_bytes(folder: str, need: float) -> None:
+    """DemError, before any work, when `folder` plainly cannot hold `need` bytes."""
+    free = shutil.disk_usage(folder).free
+    if free < need:
+        raise DemError(
+            f"Not enough free disk space in '{folder}': the result needs about "
+            f"{need / 1e9:.2f} GB (compressed, estimated), {free / 1e9:.2f} GB are free."
+        )
+
+
+def _drop_quietly(held: list) -> None:
+    """Close the dataset in `held` (its only reference) whose writes failed, without a second
+    report of the same error: GDAL flushes again on closing, and the binding's error there
+    would reach Python's "Exception ignored" printer (sys.unraisablehook) as a traceback."""
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: None
+    try:
+        held.clear()
+    finally:
+        sys.unraisablehook = hook
 
 
 def check_writable(path: str) -> None:

@@ -67,11 +67,12 @@ def log_feedback(qgis_app):
 
 @pytest.fixture
 def run_alg(demsr_provider):
-    """processing.run on a demsr algorithm, returning its results dict."""
-    import processing
+    """processing.run on a demsr algorithm through the inputs guard, returning its results."""
 
-    def run(alg_id, params, feedback=None):
-        return processing.run(alg_id, params, feedback=feedback)
+    from tests.helpers_guard import guarded_run
+
+    def run(alg_id, params, feedback=None, context=None):
+        return guarded_run(alg_id, params, feedback=feedback, context=context)
 
     return run
 
@@ -118,8 +119,13 @@ def qgis_process(qgis_process_env):
     """Run qgis_process.bin with arguments; returns the CompletedProcess."""
     import subprocess
 
+    from tests.helpers_guard import cli_params, untouched
+
     def run(*args, timeout=300):
-        return subprocess.run([QGIS_PROCESS, *args], env=qgis_process_env, capture_output=True,
-                              text=True, timeout=timeout)
+        # `run` commands go through the inputs guard; list, help and plugins read nothing.
+        params = cli_params(args) if "run" in args else {}
+        with untouched(params):
+            return subprocess.run([QGIS_PROCESS, *args], env=qgis_process_env,
+                                  capture_output=True, text=True, timeout=timeout)
 
     return run

@@ -11,6 +11,8 @@ import time
 import pytest
 from osgeo import gdal, ogr, osr
 
+from tests.helpers_guard import untouched
+
 from .conftest import QGIS_PROCESS
 
 ALGORITHMS = ("superresolution", "attraction", "tpi", "landforms", "surveyrmse")
@@ -129,9 +131,10 @@ def _start_long_run(qgis_process_env, mandakini, out):
 def test_a_killed_or_interrupted_run_leaves_no_file_under_the_output_name(
         sig, qgis_process_env, mandakini, tmp_path):
     out = tmp_path / "sr.tif"
-    proc, seen = _start_long_run(qgis_process_env, mandakini, out)
-    proc.send_signal(sig)
-    rest, _ = proc.communicate(timeout=120)
+    with untouched({"INPUT": mandakini}):  # the inputs guard, for this run outside the fixture
+        proc, seen = _start_long_run(qgis_process_env, mandakini, out)
+        proc.send_signal(sig)
+        rest, _ = proc.communicate(timeout=120)
     said = (seen + rest).decode(errors="replace")
     assert proc.returncode != 0, said
     assert not out.exists()

@@ -15,6 +15,8 @@ from .conftest import DATA, QGIS_PROCESS, ROOT
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import package  # noqa: E402
 
+from tests.helpers_guard import cli_params, untouched
+
 
 @pytest.fixture(scope="module")
 def plugin_zip(tmp_path_factory):
@@ -59,8 +61,9 @@ def test_unzipped_plugin_runs_through_qgis_process(plugin_zip, tmp_path):
                PYTHONPATH=os.pathsep.join(site))
 
     def qgis_process(*args):
-        return subprocess.run([QGIS_PROCESS, *args], env=env, capture_output=True, text=True,
-                              timeout=300)
+        with untouched(cli_params(args) if "run" in args else {}):  # the inputs guard
+            return subprocess.run([QGIS_PROCESS, *args], env=env, capture_output=True,
+                                  text=True, timeout=300)
 
     enabled = qgis_process("plugins", "enable", "demsr")
     assert enabled.returncode == 0, enabled.stdout + enabled.stderr

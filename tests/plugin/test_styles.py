@@ -5,15 +5,16 @@ import math
 import pytest
 from osgeo import gdal
 
+from tests.helpers_guard import guarded_run
+
 
 def _load(alg, params):
-    import processing
     from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProject
 
     context = QgsProcessingContext()
     context.setProject(QgsProject.instance())
     output = params["OUTPUT"]  # runAndLoadResults replaces it by a layer definition
-    processing.runAndLoadResults(alg, params, context=context, feedback=QgsProcessingFeedback())
+    guarded_run(alg, params, context=context, feedback=QgsProcessingFeedback(), load=True)
     layers = [lyr for lyr in QgsProject.instance().mapLayers().values()
               if lyr.source() == output]
     assert len(layers) == 1

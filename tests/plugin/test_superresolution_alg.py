@@ -7,6 +7,7 @@ import pytest
 from osgeo import gdal
 from qgis.core import QgsProcessingException
 
+from tests.helpers_guard import guarded_run
 from tests.helpers_onnx import write_model
 
 
@@ -71,7 +72,6 @@ def test_cannot_execute_without_onnxruntime(demsr_provider, monkeypatch):
 
 
 def test_cancel_leaves_no_output(demsr_provider, mandakini, model, tmp_path):
-    import processing
     from qgis.core import QgsProcessingFeedback
 
     class CancelSoon(QgsProcessingFeedback):
@@ -82,7 +82,7 @@ def test_cancel_leaves_no_output(demsr_provider, mandakini, model, tmp_path):
 
     out = str(tmp_path / "sr.tif")
     with pytest.raises(QgsProcessingException, match="Cancelled"):
-        processing.run("demsr:superresolution", {
+        guarded_run("demsr:superresolution", {
             "INPUT": mandakini, "SCALE": 2, "MODEL_FILE": model, "TILE_SIZE": 100,
             "OUTPUT": out}, feedback=CancelSoon())
     assert not os.path.exists(out)

@@ -21,6 +21,8 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
+from tests.helpers_guard import guarded_run
+
 UTM = QgsCoordinateReferenceSystem("EPSG:32644")
 WGS84 = QgsCoordinateReferenceSystem("EPSG:4326")
 
@@ -222,7 +224,6 @@ def residual_status(result, prefix):
 
 
 def test_cancel_stops_the_run(mandakini, demsr_provider, tmp_path):
-    import processing
     from qgis.core import QgsProcessingFeedback
 
     class CancelSoon(QgsProcessingFeedback):
@@ -234,7 +235,7 @@ def test_cancel_stops_the_run(mandakini, demsr_provider, tmp_path):
     x, y, z = survey_utm(mandakini, n=30000, seed=5)
     layer = memory_points(UTM, x, y, z)
     with pytest.raises(QgsProcessingException, match="Cancelled"):
-        processing.run("demsr:surveyrmse", {
+        guarded_run("demsr:surveyrmse", {
             "DEMS": [mandakini], "POINTS": layer, "ELEVATION_FIELD": "elev", "SAMPLING": 1,
             "OUTPUT_RESIDUALS": "TEMPORARY_OUTPUT", "OUTPUT_TABLE": "TEMPORARY_OUTPUT",
             "OUTPUT_HTML": str(tmp_path / "report.html")}, feedback=CancelSoon())
@@ -316,7 +317,6 @@ def test_a_failure_during_the_work_removes_the_outputs(run_alg, mandakini, tmp_p
 
 
 def test_cancel_leaves_no_file(mandakini, demsr_provider, tmp_path):
-    import processing
     from qgis.core import QgsProcessingFeedback
 
     class CancelInSampling(QgsProcessingFeedback):
@@ -327,7 +327,7 @@ def test_cancel_leaves_no_file(mandakini, demsr_provider, tmp_path):
 
     x, y, z = survey_utm(mandakini, n=30000, seed=5)
     with pytest.raises(QgsProcessingException, match="Cancelled"):
-        processing.run("demsr:surveyrmse", {
+        guarded_run("demsr:surveyrmse", {
             "DEMS": [mandakini], "POINTS": memory_points(UTM, x, y, z),
             "ELEVATION_FIELD": "elev", "OUTPUT_RESIDUALS": str(tmp_path / "res.gpkg"),
             "OUTPUT_TABLE": str(tmp_path / "table.csv"),

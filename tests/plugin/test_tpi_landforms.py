@@ -5,6 +5,8 @@ from demsr.core.landforms import CLASSES
 from osgeo import gdal
 from qgis.core import QgsProcessingException, QgsVectorLayer
 
+from tests.helpers_guard import guarded_run
+
 
 def _ref(path):
     ds = gdal.Open(path)
@@ -84,16 +86,15 @@ def test_landforms_failure_drops_only_its_table_layer_in_an_existing_geopackage(
 
 
 def test_style_applied_on_load(demsr_provider, mandakini, tmp_path):
-    import processing
     from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProject
 
     context = QgsProcessingContext()
     context.setProject(QgsProject.instance())
     out = str(tmp_path / "styled.tif")
-    processing.runAndLoadResults(
+    guarded_run(
         "demsr:landforms", {"INPUT": mandakini, "OUTPUT": out,
                             "OUTPUT_TABLE": "TEMPORARY_OUTPUT"},
-        context=context, feedback=QgsProcessingFeedback())
+        context=context, feedback=QgsProcessingFeedback(), load=True)
     layers = [lyr for lyr in QgsProject.instance().mapLayers().values()
               if lyr.source() == out]
     assert layers
