@@ -68,7 +68,7 @@ class AttractionAlgorithm(DemAlgorithm):
         "sub-pixel a neighbour's value, never the cell's own)."
     )
 
-    def shortHelpString(self):  # noqa: N802 (QGIS's name)
+    def help_text(self):
         return self.tr(self.HELP.replace("{ranking}", self.RANKING))
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS's name)

@@ -62,7 +62,7 @@ class SuperResolutionAlgorithm(DemAlgorithm):
     )
     HELP += ENGINE_HELP
 
-    def shortHelpString(self):  # noqa: N802 (QGIS's name)
+    def help_text(self):
         names = ", ".join(f"{i} = {name}" for i, name in enumerate(self.model_options()))
         return self.tr(self.HELP.replace("{models}", names))
 
