@@ -34,9 +34,11 @@ from ..core import report, sampling, survey
 from ..core.errors import DemError
 from ..core.raster import read_info
 from .base import DemAlgorithm, OutputFiles
+from .styling import ResidualStyler
 
 # The table's columns before the statistics (survey.STATISTICS).
-TABLE_COLUMNS = (("dem", 254), ("source", 254), ("crs", 64), ("sampling", 10), ("prefix", 10))
+TABLE_COLUMNS = (("dem", 254), ("source", 254), ("crs", 64), ("sampling", 10),
+                 ("prefix", survey.PREFIX_LENGTH))
 
 
 def _as_float(value) -> float:
@@ -199,8 +201,9 @@ class SurveyRmseAlgorithm(DemAlgorithm):
         "interpolation), max |e|, NSSDA 95 % = 1.9600·RMSE (FGDC-STD-007.3-1998).\n"
         "OUTPUT_RESIDUALS (optional): every input attribute plus, per DEM, PREFIX_z (sampled "
         "value), PREFIX_e (residual) and PREFIX_s (ok/outside/edge/nodata/no_elevation/"
-        "no_position). PREFIX comes from the layer name (at most 7 characters, so names are "
-        "shapefile-safe); the table's 'prefix' column gives the mapping.\n"
+        "no_position). PREFIX comes from the layer name (at most 7 characters when the layer "
+        "is a shapefile, 28 otherwise); the table's 'prefix' column gives the mapping. Loaded "
+        "in QGIS, the points are coloured by the first DEM's residual.\n"
         "OUTPUT_TABLE (optional): one row per DEM. OUTPUT_HTML (optional): a report with the "
         "table, a residual histogram and an observed-vs-predicted scatter per DEM.\n"
         "The numeric outputs RMSE, ME, MAE and NMAD hold the first DEM's values, for models; "
@@ -270,7 +273,10 @@ class SurveyRmseAlgorithm(DemAlgorithm):
         source, field_index = self._source(parameters, context, monitor)
         dems, crs_ids = self._dems(parameters, context, source.sourceCrs(), monitor)
         method = self.METHODS[self.parameterAsEnum(parameters, "SAMPLING", context)]
-        prefixes = survey.field_prefixes([d.name for d in dems], source.fields().names())
+        # Readable prefixes, except where the residual layer is a shapefile (10-character DBF)
+        residual_file, _ = self._destination(parameters, "OUTPUT_RESIDUALS", context)
+        prefixes = survey.field_prefixes([d.name for d in dems], source.fields().names(),
+                                         survey.prefix_length(residual_file))
         outputs = OutputFiles(self, parameters, context)
         results = {}
         with outputs.all_or_nothing():  # every output is created before the work starts
@@ -294,6 +300,9 @@ class SurveyRmseAlgorithm(DemAlgorithm):
                                   comparisons, zs, method)
                 results["OUTPUT_HTML"] = html_path
         first = comparisons[0].stats
+        if "OUTPUT_RESIDUALS" in results and first.n_used:
+            self.style_on_load(context, residual_id, ResidualStyler(
+                f"{prefixes[0]}_e", first.le95, first.max_abs))
         results.update(RMSE=first.rmse, ME=first.me, MAE=first.mae, NMAD=first.nmad)
         monitor.report(1.0)
         return results
