@@ -8,7 +8,9 @@ import math
 import os
 
 from qgis.core import (
+    QgsBasicNumericFormat,
     QgsColorBrewerColorRamp,
+    QgsColorRampLegendNodeSettings,
     QgsGraduatedSymbolRenderer,
     QgsMarkerSymbol,
     QgsProcessingLayerPostProcessorInterface,
@@ -57,13 +59,25 @@ class DemStyler(_Styler):
         return renderer
 
 
+def _decimals(span: float) -> int:
+    """Decimals that show about three significant figures of numbers up to `span`."""
+    return max(0, 2 - math.floor(math.log10(span))) if span > 0 else 2
+
+
 def _stretch(renderer, low: float, high: float):
-    """The QML's pseudocolour ramp spread over low … high."""
+    """The QML's pseudocolour ramp spread over low … high, its legend labels rounded."""
     if hasattr(renderer, "setClassificationMin") and high > low:
         ramp = renderer.shader().rasterShaderFunction().sourceColorRamp()
         renderer.setClassificationMin(low)
         renderer.setClassificationMax(high)
         renderer.createShader(ramp.clone() if ramp else None)
+        shader = renderer.shader().rasterShaderFunction()
+        if hasattr(shader, "legendSettings"):  # the continuous legend's end labels
+            legend = QgsColorRampLegendNodeSettings(shader.legendSettings())
+            label_format = QgsBasicNumericFormat()
+            label_format.setNumberDecimalPlaces(_decimals(max(abs(low), abs(high))))
+            legend.setNumericFormat(label_format)
+            shader.setLegendSettings(legend)
     return renderer
 
 
@@ -126,7 +140,7 @@ class ResidualStyler(_Styler):
         bounds = self.breaks()
         classes = len(bounds) - 1
         ramp = QgsColorBrewerColorRamp("RdBu", classes, True)  # blue … red
-        digits = max(0, 2 - math.floor(math.log10(self.limit)))  # 3 significant figures
+        digits = _decimals(self.limit)
         ranges = []
         for i, (low, high) in enumerate(zip(bounds[:-1], bounds[1:])):
             symbol = QgsMarkerSymbol.createSimple({
