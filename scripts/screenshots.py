@@ -107,7 +107,7 @@ def main():
     for name, dock in docks.items():
         if dock.isVisible() and name != "Layers":
             dock.hide()
-    window.resizeDocks([docks["Layers"]], [400], Qt.Horizontal)
+    window.resizeDocks([docks["Layers"]], [400], Qt.Orientation.Horizontal)
     settle()
 
     # The landforms dialog, as the Toolbox opens it: parameters left, help right.

@@ -158,10 +158,10 @@ def test_temporary_outputs_load_without_a_phantom_layer(alg, outputs, mandakini,
 def legend_entries(nodes):
     """(kind, text, picture) of each legend node; a colour ramp's picture holds its labels."""
     def picture(node):
-        icon = node.data(Qt.DecorationRole)
+        icon = node.data(Qt.ItemDataRole.DecorationRole)
         return icon.toImage() if hasattr(icon, "toImage") else None
 
-    return [(type(n).__name__, n.data(Qt.DisplayRole), picture(n)) for n in nodes]
+    return [(type(n).__name__, n.data(Qt.ItemDataRole.DisplayRole), picture(n)) for n in nodes]
 
 
 def legend_as_shown(model, layer):
