@@ -19,6 +19,7 @@ from qgis.core import (
     QgsProcessingContext,
     QgsProcessingFeedback,
     QgsProject,
+    QgsRasterLayer,
     QgsVectorLayer,
 )
 from qgis.PyQt.QtCore import QCoreApplication, Qt
@@ -110,8 +111,11 @@ def main():
     window.resizeDocks([docks["Layers"]], [400], Qt.Orientation.Horizontal)
     settle()
 
-    # The landforms dialog, as the Toolbox opens it: parameters left, help right.
-    dialog = processing.createAlgorithmDialog("demsr:landforms", {"INPUT": DEM})
+    # The landforms dialog, as the Toolbox opens it on a DEM of the project: parameters left,
+    # help right.
+    dem = QgsRasterLayer(DEM, "mandakini_srtm90_utm44")
+    QgsProject.instance().addMapLayer(dem)
+    dialog = processing.createAlgorithmDialog("demsr:landforms", {"INPUT": dem.id()})
     dialog.resize(1100, 720)
     dialog.show()
     save(dialog, "dialog_landforms.png")
