@@ -5,13 +5,16 @@ for bad input (DemError) reach the user as a QgsProcessingException with the sam
 """
 import configparser
 import contextlib
+import html
 import os
 import re
 
 from osgeo import ogr
 from qgis.core import (
+    QgsApplication,
     QgsCoordinateReferenceSystem,
     QgsProcessingAlgorithm,
+    QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
     QgsProcessingParameterFileDestination,
@@ -98,8 +101,13 @@ class DemAlgorithm(QgsProcessingAlgorithm):
     def groupId(self):  # noqa: N802 (QGIS's name)
         return self.GROUP
 
-    def shortHelpString(self):  # noqa: N802 (QGIS's name)
+    def help_text(self) -> str:
+        """The help as written, plain text (an algorithm that fills values into HELP overrides
+        this; shortHelpString makes it fit where QGIS shows it)."""
         return self.tr(self.HELP)
+
+    def shortHelpString(self):  # noqa: N802 (QGIS's name)
+        return help_for_platform(self.help_text(), QgsApplication.platform())
 
     def shortDescription(self):  # noqa: N802 (QGIS's name)
         return self.tr(self.SHORT)
@@ -180,7 +188,7 @@ class DemAlgorithm(QgsProcessingAlgorithm):
         ("", "") for memory layers, other providers and unset optional outputs."""
         if not parameters.get(name):
             return "", ""
-        dest = self.parameterAsOutputLayer(parameters, name, context) or ""
+        dest = self.parameterAsOutputLayer(parameters, name, _scratch(context)) or ""
         ogr_uri = _OGR_DESTINATION.match(dest)
         if ogr_uri:
             return ogr_uri.group("path"), ogr_uri.group("table")
@@ -268,7 +276,7 @@ class DemAlgorithm(QgsProcessingAlgorithm):
             if parameters.get(name) in (None, ""):
                 continue
             if isinstance(definition, QgsProcessingParameterRasterDestination):
-                path = self.parameterAsOutputLayer(parameters, name, context)
+                path = self.parameterAsOutputLayer(parameters, name, _scratch(context))
                 if path:
                     dest = destinations.resolve(path, name)
                     outputs.append((name, dest.path, dest.table))
@@ -299,8 +307,32 @@ class DemAlgorithm(QgsProcessingAlgorithm):
         return [layer.source() for layer in layers if layer is not None]
 
 
+def _scratch(context):
+    """A throw-away copy of `context` for asking what a destination names.
+
+    parameterAsOutputLayer registers the destination as a layer to load when the run ends, and
+    for a temporary output it makes a new file name at every call: asked twice in the run's own
+    context, the desktop would wait for a layer nobody writes ("The following layers were not
+    correctly generated"), or for a phantom second entry of a sink ("memory:Area per class")."""
+    scratch = QgsProcessingContext()
+    scratch.copyThreadSafeSettings(context)
+    return scratch
+
+
 # What QGIS's Processing writes for "a layer in an OGR dataset" destinations.
 _OGR_DESTINATION = re.compile(r"^ogr:dbname='(?P<path>[^']+)'\s+table=\"(?P<table>[^\"]+)\"")
+
+
+def help_for_platform(text: str, platform: str) -> str:
+    """The help text as QGIS shows it on `platform`.
+
+    The algorithm dialog, the modeler and the batch dialog render the help as HTML (one <p>
+    per line of text), where a bare "<" opens a tag and hides what follows ("5 plains
+    (−1 < SN, LN < 1)" lost everything up to the next ">"): escape &, < and > so every word
+    survives, and keep the newlines, which those dialogs turn into paragraphs. qgis_process
+    prints the help raw to a terminal, where an entity would show as "&lt;": plain text there.
+    """
+    return text if platform == "qgis_process" else html.escape(text, quote=False)
 
 
 # Post-processors run after the algorithm object that made them is gone; a Python reference

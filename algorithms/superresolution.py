@@ -17,7 +17,7 @@ class SuperResolutionAlgorithm(DemAlgorithm):
     TAGS = ("super-resolution", "upscaling", "downscaling", "deep learning", "cnn", "onnx",
             "srtm", "copernicus", "aster", "resample", "gpu", "cuda")
 
-    def shortHelpString(self):  # noqa: N802 (QGIS's name)
+    def help_text(self):
         # Generated when asked, not at import: it lists the bundled models installed now.
         return self.tr(SPEC.help_text())
 

@@ -28,9 +28,11 @@ from ..core.errors import DemError
 from ..core.raster import read_info, warn_undeclared_nodata
 from .base import DemAlgorithm, OutputFiles
 from .declared import add_parameters
+from .styling import ResidualStyler
 
 # The table's columns before the statistics (survey.STATISTICS).
-TABLE_COLUMNS = (("dem", 254), ("source", 254), ("crs", 64), ("sampling", 10), ("prefix", 10))
+TABLE_COLUMNS = (("dem", 254), ("source", 254), ("crs", 64), ("sampling", 10),
+                 ("prefix", survey.PREFIX_LENGTH))
 # ... and after them: both vertical references and the height correction applied, in metres.
 TABLE_VERTICAL_TEXT = (("dem_vref", 254), ("pts_vref", 254))
 TABLE_VERTICAL_NUMBERS = (("vcorr_me", "mean"), ("vcorr_min", "min"), ("vcorr_max", "max"))
@@ -260,7 +262,10 @@ class SurveyRmseAlgorithm(DemAlgorithm):
         # Checked before any output exists; a known reference adds the <prefix>_h fields.
         heights = any(refs[0] is not None
                       for refs in survey.height_references(dems, points_crs, points_vertical))
-        prefixes = survey.field_prefixes([d.name for d in dems], source.fields().names())
+        # Readable prefixes, except where the residual layer is a shapefile (10-character DBF)
+        residual_file, _ = self._destination(parameters, "OUTPUT_RESIDUALS", context)
+        prefixes = survey.field_prefixes([d.name for d in dems], source.fields().names(),
+                                         survey.prefix_length(residual_file))
         outputs = OutputFiles(self, parameters, context)
         results = {}
         with outputs.all_or_nothing():  # every output is created before the work starts
@@ -284,6 +289,9 @@ class SurveyRmseAlgorithm(DemAlgorithm):
                                   comparisons, zs, method)
                 results["OUTPUT_HTML"] = html_path
         first = comparisons[0].stats
+        if "OUTPUT_RESIDUALS" in results and first.n_used:
+            self.style_on_load(context, residual_id, ResidualStyler(
+                f"{prefixes[0]}_e", first.le95, first.max_abs))
         results.update(RMSE=first.rmse, ME=first.me, MAE=first.mae, NMAD=first.nmad)
         monitor.report(1.0)
         return results

@@ -23,6 +23,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -31,7 +32,7 @@ from osgeo import gdal
 from scipy import ndimage
 
 from . import raster
-from .errors import DemError
+from .errors import Cancelled, DemError
 from .kernels import bicubic_phase_taps
 from .models import ModelCard, bundled_families, bundled_model, read_card, require_scale
 from .progress import Monitor
@@ -77,6 +78,8 @@ DEFAULT_BYTES_PER_OUTPUT_PIXEL = 1024
 # On CPU a tile should take a few seconds so progress moves and cancellation is prompt.
 CPU_MACS_PER_SECOND = 5e10
 CPU_SECONDS_PER_TILE = 6.0
+# How often a running network pass looks for a cancel (Session.run).
+CANCEL_POLL_SECONDS = 0.05
 
 
 def onnxruntime_available() -> tuple[bool, str]:
@@ -172,13 +175,41 @@ class Session:
     def device_used(self) -> str:
         return self.provider
 
-    def run(self, x: np.ndarray) -> np.ndarray:
+    def run(self, x: np.ndarray, monitor: Monitor | None = None) -> np.ndarray:
+        """The network on x; with a `monitor`, a cancel stops the pass at the next layer.
+
+        A CPU pass over a tile takes seconds (tiles are sized so, for throughput), far too
+        long to wait for a cancel. onnxruntime checks its RunOptions.terminate flag between
+        graph nodes; a watcher thread raises it as soon as the monitor says cancelled. The
+        computation itself is untouched, so results are the same to the bit."""
+        feeds = {self.input_name: x}
+        options = None
+        finished = threading.Event()
+        watcher = None
+        if monitor is not None:
+            monitor.check()
+            options = _ort().RunOptions()
+
+            def watch():
+                while not finished.wait(CANCEL_POLL_SECONDS):
+                    if monitor.cancelled():
+                        options.terminate = True
+                        return
+
+            watcher = threading.Thread(target=watch, name="demsr-cancel-watch", daemon=True)
+            watcher.start()
         try:
-            return self.session.run([self.output_name], {self.input_name: x})[0]
+            return self.session.run([self.output_name], feeds, options)[0]
         except Exception as err:  # onnxruntime raises its own Fail/InvalidArgument/... classes
+            if options is not None and options.terminate:
+                raise Cancelled("cancelled by the user") from err
             raise DemError(
                 f"onnxruntime could not run the model '{os.path.basename(self.card.path)}' on a "
                 f"tile of shape {tuple(x.shape)}: {err}") from err
+        finally:
+            finished.set()
+            if watcher is not None:
+                watcher.join()
 
 
 def load_card(scale: int, model: str | None = None, model_file: str | None = None) -> ModelCard:
@@ -379,8 +410,9 @@ class TileRunner:
     """
 
     def __init__(self, session: Session, scale: int, plan: Plan, info: raster.RasterInfo,
-                 ensemble: bool = False, spread: bool = False):
+                 ensemble: bool = False, spread: bool = False, monitor: Monitor | None = None):
         self.session = session
+        self.monitor = monitor  # a cancel then stops a pass midway (Session.run)
         self.card = session.card
         self.scale = scale
         self.plan = plan
@@ -400,7 +432,8 @@ class TileRunner:
         """One network pass on a normalised tile (H, W) → (H·s, W·s)."""
         s = self.scale
         t0 = time.perf_counter()
-        y = self.session.run(np.ascontiguousarray(x, dtype=np.float32)[None, None])
+        y = self.session.run(np.ascontiguousarray(x, dtype=np.float32)[None, None],
+                             self.monitor)
         self.seconds += time.perf_counter() - t0
         rows, cols = x.shape if self.card.input_space != "upsampled" else \
             (x.shape[0] // s, x.shape[1] // s)
@@ -502,7 +535,8 @@ def superresolve(
     ensemble = ensemble or bool(spread_output)
     passes = len(DIHEDRAL) if ensemble else 1
     plan = plan_tiles(card, scale, info, session.provider, tile_size, passes)
-    runner = TileRunner(session, scale, plan, info, ensemble, spread=bool(spread_output))
+    runner = TileRunner(session, scale, plan, info, ensemble, spread=bool(spread_output),
+                        monitor=monitor)
     if tile_size and plan.tile < min(int(tile_size), max(info.width, info.height)):
         monitor.warn(f"TILE_SIZE={tile_size} does not fit in the free memory; tiles of "
                      f"{plan.tile} cells are used instead (the result does not depend on it).")

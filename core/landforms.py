@@ -216,7 +216,7 @@ def _classify_whole(z: np.ndarray, settings: Settings, info: RasterInfo | None,
     for label, nb in zip(("small", "large"), (settings.small, settings.large)):
         tpi_mod.check_fits(nb, *z.shape, label=f"{label} neighbourhood")
     nbs = settings.neighbourhoods
-    tpis = tpi_mod.tpis(z, nbs, np.float32)
+    tpis = tpi_mod.tpis(z, nbs, np.float32, monitor)
     monitor.check()
     moments = _moments_of(tpis)
     _log_and_check(monitor, nbs, moments)

@@ -361,27 +361,40 @@ def log_comparison(name: str, comparison: Comparison, ids, monitor: Monitor) -> 
 # What field_prefixes keeps free after each prefix: the prefix itself and the residual layer's
 # <prefix>_z, _e, _s and _h (the survey height in the DEM's vertical reference).
 FIELD_SUFFIXES = ("", "_z", "_e", "_s", "_h")
+# Longest prefix per format of the residual layer: a shapefile's DBF keeps 10 characters of a
+# field name (prefix + "_z"); elsewhere 28 keeps "<prefix>_z" within MapInfo's 31 characters and
+# well within GeoPackage, memory layers and PostGIS (63).
+SHAPEFILE_PREFIX_LENGTH = 7
+PREFIX_LENGTH = 28
 
 
-def field_prefixes(names, taken) -> list:
+def prefix_length(destination: str) -> int:
+    """The longest field prefix the residual layer's format keeps unchanged: short only for a
+    shapefile (a .shp or .dbf destination), readable for everything else."""
+    shapefile = destination.lower().endswith((".shp", ".dbf"))
+    return SHAPEFILE_PREFIX_LENGTH if shapefile else PREFIX_LENGTH
+
+
+def field_prefixes(names, taken, max_length: int = SHAPEFILE_PREFIX_LENGTH) -> list:
     """A prefix per DEM for its residual-layer fields <prefix>_z, _e, _s (and _h).
 
-    Derived from the layer name: ASCII letters, digits and '_' only, at most 7 characters, so
-    every field name is ≤ 10 characters and survives a shapefile (DBF) unchanged. Collisions —
-    with another DEM or with an input field, compared case-insensitively as DBF does — are
-    resolved by replacing the tail with a number (srtm_ut, srtm_u1, srtm_u2, …).
+    Derived from the layer name: ASCII letters, digits and '_' only, at most `max_length`
+    characters (prefix_length: 7 for a shapefile, so every field name is ≤ 10 characters and
+    survives the DBF unchanged). Collisions — with another DEM or with an input field, compared
+    case-insensitively as DBF and GeoPackage do — are resolved by replacing the tail with a
+    number (srtm_ut, srtm_u1, srtm_u2, …).
     """
     used = {t.lower() for t in taken}
     out = []
     for name in names:
         base = re.sub(r"[^A-Za-z0-9_]", "_", name.encode("ascii", "ignore").decode()).strip("_")
-        base = (base or "dem")[:7]
+        base = (base or "dem")[:max_length]
         if base[0].isdigit():
-            base = ("d" + base)[:7]
+            base = ("d" + base)[:max_length]
         candidate, i = base, 0
         while any(f"{candidate}{s}".lower() in used for s in FIELD_SUFFIXES):
             i += 1
-            candidate = base[: 7 - len(str(i))] + str(i)
+            candidate = base[: max_length - len(str(i))] + str(i)
         used.update(f"{candidate}{s}".lower() for s in FIELD_SUFFIXES)
         out.append(candidate)
     return out

@@ -28,6 +28,7 @@ import contextlib
 import contextvars
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -320,8 +321,8 @@ def _window_sums(values: np.ndarray, nb: Neighbourhood) -> np.ndarray:
     return _all_window_sums(values, [nb])[0]
 
 
-def _all_window_sums(values: np.ndarray, neighbourhoods: list[Neighbourhood]
-                     ) -> list[np.ndarray]:
+def _all_window_sums(values: np.ndarray, neighbourhoods: list[Neighbourhood],
+                     check: Callable[[], None] = lambda: None) -> list[np.ndarray]:
     """:func:`_window_sums` for several windows, the FFT ones sharing their forward transforms.
 
     Squares use summed-area tables. A disc or ring of up to _DIRECT_MAX_CELLS cells is summed
@@ -336,10 +337,12 @@ def _all_window_sums(values: np.ndarray, neighbourhoods: list[Neighbourhood]
     sums: dict[int, np.ndarray] = {}
     if fft:
         sums.update(zip(fft, _fft_sums(values, [kernels[i] for i in fft])))
+        check()
     for i, nb in enumerate(neighbourhoods):
         if i not in sums:
             sums[i] = _box_sum(values, nb.half_y, nb.half_x) if nb.shape == "square" else \
                 _direct_sum(values, kernels[i])
+            check()
     return [sums[i] for i in range(len(neighbourhoods))]
 
 
@@ -371,10 +374,11 @@ def _centred_values(z: np.ndarray, ref: float, valid: np.ndarray | None) -> np.n
     return values
 
 
-def tpis(z: np.ndarray, neighbourhoods: list[Neighbourhood], dtype: type = np.float64
-         ) -> list[np.ndarray]:
+def tpis(z: np.ndarray, neighbourhoods: list[Neighbourhood], dtype: type = np.float64,
+         monitor: Monitor | None = None) -> list[np.ndarray]:
     """TPI of every cell for each neighbourhood; NaN where z is nodata or the window holds no
-    valid cell.
+    valid cell. A `monitor` is asked for a cancel between the steps (a whole raster in memory
+    takes seconds).
 
     The grid is prepared once for all neighbourhoods (validity, reference level, centred
     float64 values). Sums and means are float64 whatever `dtype`; the TPI is rounded to `dtype`
@@ -385,12 +389,15 @@ def tpis(z: np.ndarray, neighbourhoods: list[Neighbourhood], dtype: type = np.fl
     all_valid = bool(valid.all())
     ref = reference_level(z)
     values = _centred_values(z, ref, None if all_valid else valid)
+    check = monitor.check if monitor is not None else lambda: None
+    check()
     grids = []
-    for nb, means in zip(neighbourhoods, _all_window_sums(values, neighbourhoods)):
+    for nb, means in zip(neighbourhoods, _all_window_sums(values, neighbourhoods, check)):
         if all_valid:
             _divide_by_full_counts(means, nb)
         else:
             counts = _window_counts(valid, nb)
+            check()
             with np.errstate(invalid="ignore", divide="ignore"):
                 np.divide(means, counts, out=means)
         out = means if dtype == np.float64 else np.empty(z.shape, dtype)

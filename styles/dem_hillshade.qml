@@ -1,6 +1,9 @@
 <!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
 <qgis version="3.22.0-Białowieża" styleCategories="AllStyleCategories" hasScaleBasedVisibilityFlag="0" minScale="1e+08" maxScale="0">
   <pipe>
+    <provider>
+      <resampling enabled="true" zoomedInResamplingMethod="cubic" zoomedOutResamplingMethod="bilinear" maxOversampling="2"/>
+    </provider>
     <rasterrenderer type="hillshade" band="1" opacity="1" alphaBand="-1" nodataColor="" azimuth="315" angle="45" multidirection="1" zfactor="1">
       <rasterTransparency/>
       <minMaxOrigin>
@@ -14,8 +17,8 @@
     </rasterrenderer>
     <brightnesscontrast brightness="0" contrast="0" gamma="1"/>
     <huesaturation saturation="0" colorizeOn="0" colorizeRed="255" colorizeGreen="128" colorizeBlue="128" colorizeStrength="100" grayscaleMode="0"/>
-    <rasterresampler maxOversampling="2"/>
-    <resamplingStage>resamplingFilter</resamplingStage>
+    <rasterresampler zoomedInResampler="cubic" zoomedOutResampler="bilinear" maxOversampling="2"/>
+    <resamplingStage>provider</resamplingStage>
   </pipe>
   <blendMode>0</blendMode>
 </qgis>

@@ -59,7 +59,9 @@ OUTPUTS = (
     Output("OUTPUT_RESIDUALS", POINTS_OUT, "Residuals",
            "the points with every input attribute plus, per DEM, the sampled value (_z), the "
            "residual DEM − survey (_e) and its status (_s); the table's prefix column says "
-           "which prefix is which DEM.", optional=True),
+           "which prefix is which DEM (field names keep up to 28 characters of the DEM's name, 7 "
+           "in a shapefile). Loaded in QGIS, the points are coloured by the first DEM's residual.",
+           optional=True),
     Output("OUTPUT_TABLE", TABLE_OUT, "Accuracy table",
            "one row per DEM: points used and skipped, ME (bias), MAE, RMSE, SD, NMAD, LE90, "
            "LE95, max |e| and NSSDA 95 %.", optional=True),

@@ -3,6 +3,7 @@ import glob
 import math
 import os
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -341,3 +342,30 @@ def test_tiles_are_evened_out_over_the_raster():
     assert even_tile(1024, 1024, 1024, halo) == 1024
     for w, h in ((500, 7000), (2049, 2049), (100, 90)):
         assert even_tile(1184, w, h, halo) <= 1184
+
+
+class CancelAfter(RecordingMonitor):
+    """Says cancelled once `seconds` have passed since it was made."""
+
+    def __init__(self, seconds):
+        super().__init__()
+        self.at = time.perf_counter() + seconds
+
+    def cancelled(self):
+        return time.perf_counter() >= self.at
+
+
+def test_a_cancel_stops_a_network_pass_midway_and_results_stay_the_same_to_the_bit():
+    session = inference.open_session(inference.load_card(2, "fastsr"), "cpu")
+    x = np.random.default_rng(4).normal(size=(1, 1, 160, 160)).astype(np.float32)
+    # with a monitor the pass is the same computation, to the bit
+    assert np.array_equal(session.run(x), session.run(x, RecordingMonitor()))
+    # a pass that takes seconds stops within a fraction of one after the cancel
+    big = np.random.default_rng(5).normal(size=(1, 1, 640, 640)).astype(np.float32)
+    t0 = time.perf_counter()
+    session.run(big)
+    whole = time.perf_counter() - t0
+    monitor = CancelAfter(0.2 * whole)
+    with pytest.raises(Cancelled):
+        session.run(big, monitor)
+    assert time.perf_counter() - monitor.at < max(0.5 * whole, 1.0)

@@ -281,3 +281,13 @@ def test_field_prefixes_are_unique_and_short():
     assert all(len(n) <= 10 for n in names)
     assert len({n.lower() for n in names}) == len(names)
     assert not {n.lower() for n in names} & {"srtm_90_z", "id"}
+
+
+def test_field_prefixes_are_readable_where_the_format_allows():
+    names = ["SRTM 90m UTM (2024 reprocessing)", "SRTM 90m UTM (2024 reprocessing) copy"]
+    assert survey.prefix_length("/data/out.shp") == survey.prefix_length("x.DBF") == 7
+    assert survey.prefix_length("/data/out.gpkg") == survey.prefix_length("") == 28
+    got = survey.field_prefixes(names, ["id"], survey.prefix_length("out.gpkg"))
+    assert got == ["SRTM_90m_UTM__2024_reprocess", "SRTM_90m_UTM__2024_reproces1"]
+    assert survey.field_prefixes(names, ["id"], survey.prefix_length("out.shp")) == \
+        ["SRTM_90", "SRTM_91"]

@@ -101,12 +101,13 @@ def test_outputs_equal_core_numbers_and_skips_are_listed(run_alg, mandakini, tmp
                        ("n_no_elevation", "n_no_elev"), ("le95", "le95"), ("sd", "sd"),
                        ("nssda95", "nssda95"), ("max_abs", "max_abs")):
         assert row[field] == pytest.approx(getattr(st, key))
-    # the residual layer: every input attribute + <prefix>_z/_e/_s, shapefile-safe names
+    # the residual layer: every input attribute + <prefix>_z/_e/_s, the layer's name as prefix
+    # (a memory layer keeps long names; shapefiles: test_shapefile_residuals_get_short_prefixes)
     out = res["OUTPUT_RESIDUALS"]
     prefix = row["prefix"]
+    assert prefix == "mandakini_srtm90_utm44"
     assert out.fields().names() == ["name", "elev", "code", f"{prefix}_z", f"{prefix}_e",
                                     f"{prefix}_s"]
-    assert all(len(n) <= 10 for n in out.fields().names())
     feats = list(out.getFeatures())
     assert len(feats) == 300
     status = [f[f"{prefix}_s"] for f in feats]
@@ -413,3 +414,20 @@ def test_a_failed_run_drops_only_the_layer_it_added_to_an_existing_geopackage(
     ds = ogr.Open(gpkg)
     assert ds.GetLayerByName("residuals").GetFeatureCount() == 20
     assert ds.GetLayerByName("benchmarks").GetFeatureCount() == 1
+
+
+@pytest.mark.parametrize("name, prefix", [("residuals.gpkg", "mandakini_srtm90_utm44"),
+                                          ("residuals.shp", "mandaki")])
+def test_field_prefixes_are_readable_except_in_a_shapefile(run_alg, mandakini, tmp_path, name,
+                                                           prefix):
+    layer = z_points(mandakini)
+    res = run_alg("demsr:surveyrmse", {
+        "DEMS": [mandakini, mandakini], "POINTS": layer,
+        "OUTPUT_RESIDUALS": str(tmp_path / name), "OUTPUT_TABLE": "TEMPORARY_OUTPUT"})
+    rows, names = table_rows(res)
+    # the second copy of the same DEM gets a numbered prefix within the same length
+    second = "mandakini_srtm90_utm441" if prefix.startswith("mandakini_") else "mandak1"
+    assert [dict(zip(names, r))["prefix"] for r in rows] == [prefix, second]
+    written = QgsVectorLayer(res["OUTPUT_RESIDUALS"], "residuals", "ogr")
+    assert written.fields().names()[-6:] == [f"{p}_{s}" for p in (prefix, second)
+                                             for s in ("z", "e", "s")]
