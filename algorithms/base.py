@@ -25,10 +25,11 @@ from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
-from ..core import destinations, safety
 from ..core.errors import Cancelled, DemError
-from ..core.progress import Monitor
-from ..core.raster import RasterInfo, read_info, remove_raster, warn_undeclared_nodata
+from ..core.grid import destinations, safety
+from ..core.grid.files import remove_raster
+from ..core.grid.progress import Monitor
+from ..core.grid.raster import RasterInfo, read_info, warn_undeclared_nodata
 from . import declared
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(__file__))
@@ -251,7 +252,7 @@ class DemAlgorithm(QgsProcessingAlgorithm):
         return path
 
     def raster_output(self, parameters, name, context) -> str | None:
-        """A raster destination's file (core.destinations.resolve: `.tif` added to a name
+        """A raster destination's file (core.grid.destinations.resolve: `.tif` added to a name
         without extension, an unwritable format refused); None when an optional one is unset."""
         path = self.parameterAsOutputLayer(parameters, name, context)
         if not path:
@@ -269,7 +270,7 @@ class DemAlgorithm(QgsProcessingAlgorithm):
 
     def check_inputs_apart(self, parameters, context) -> None:
         """No output may be an input of the run (however spelled) or another output
-        (core.safety); checked before any work."""
+        (core.grid.safety); checked before any work."""
         inputs, outputs = [], []
         for definition in self.parameterDefinitions():
             name = definition.name()

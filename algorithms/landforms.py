@@ -9,9 +9,9 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
-from ..core import landforms as core_lf
-from ..core import tpi as core_tpi
 from ..core.declarations.landforms import SPEC
+from ..core.terrain import landforms as core_lf
+from ..core.terrain import tpi as core_tpi
 from .base import DemAlgorithm, OutputFiles
 from .declared import add_parameters, values
 from .engine import engine_of, run_chunked

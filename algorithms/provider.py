@@ -38,8 +38,9 @@ class DemSrProvider(QgsProcessingProvider):
         return ICON
 
     def supportedOutputRasterLayerExtensions(self):  # noqa: N802 (QGIS's name)
-        # What core.destinations writes (GeoTIFF first: QGIS's default), so the dialog offers it.
-        from ..core.destinations import supported_extensions
+        # What core.grid.destinations writes (GeoTIFF first: QGIS's default), so the dialog offers
+        # it.
+        from ..core.grid.destinations import supported_extensions
 
         return supported_extensions()
 

@@ -17,7 +17,7 @@ from qgis.core import (
     QgsRendererRange,
 )
 
-from ..core.raster import ground_pixel_size_m, read_info
+from ..core.grid.raster import ground_pixel_size_m, read_info
 from .base import STYLES, used
 
 

@@ -1,6 +1,6 @@
 """demsr:superresolution — DEM super-resolution with a residual CNN run by onnxruntime."""
-from ..core import inference
 from ..core.declarations.superresolution import SPEC
+from ..core.superres import inference
 from .base import DemAlgorithm
 from .declared import add_parameters, values
 from .engine import engine_of, run_chunked

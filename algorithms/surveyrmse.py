@@ -1,9 +1,9 @@
 """demsr:surveyrmse — accuracy of one or more DEMs against survey points (docs/DESIGN.md §6).
 
 Thin: reads the points (coordinates, survey elevation) and asks QGIS which coordinate operation
-takes them to each DEM's CRS (the project's datum transformations); core.survey.assess does the
-reprojection, the heights' vertical transformation (core.vertical), sampling, statistics and
-log; this module writes the residual layer, the table and the report (core.report). Every
+takes them to each DEM's CRS (the project's datum transformations); core.survey.accuracy.assess does
+the reprojection, the heights' vertical transformation (core.survey.vertical), sampling, statistics
+and log; this module writes the residual layer, the table and the report (core.survey.report). Every
 output is created before the work starts and removed again if the run fails.
 """
 import math
@@ -22,10 +22,11 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
-from ..core import report, sampling, survey, vertical
 from ..core.declarations.surveyrmse import SPEC
 from ..core.errors import DemError
-from ..core.raster import read_info, warn_undeclared_nodata
+from ..core.grid.raster import read_info, warn_undeclared_nodata
+from ..core.survey import accuracy as survey
+from ..core.survey import report, sampling, vertical
 from .base import DemAlgorithm, OutputFiles
 from .declared import add_parameters
 from .styling import ResidualStyler
@@ -54,7 +55,7 @@ def _crs_wkt(crs: QgsCoordinateReferenceSystem) -> str:
 
 def _horizontal(crs: QgsCoordinateReferenceSystem) -> QgsCoordinateReferenceSystem:
     # QGIS >= 3.38 keeps a compound CRS whole; the points reach a DEM's grid by the horizontal
-    # operation alone, and core.vertical takes care of the heights.
+    # operation alone, and core.survey.vertical takes care of the heights.
     if crs.isValid() and hasattr(crs, "horizontalCrs"):
         flat = crs.horizontalCrs()
         return flat if flat.isValid() else crs
@@ -218,7 +219,7 @@ class SurveyRmseAlgorithm(DemAlgorithm):
         return vertical.choice_code(option, code, name)
 
     def _dems(self, parameters, context, points_crs, monitor, dems_vertical="") -> tuple:
-        """The DEMs as core.survey.DemSource, and their CRS ids for the table."""
+        """The DEMs as core.survey.accuracy.DemSource, and their CRS ids for the table."""
         layers = self.parameterAsLayerList(parameters, "DEMS", context)
         if not layers:
             raise DemError("Give at least one DEM.")

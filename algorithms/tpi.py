@@ -1,6 +1,6 @@
 """demsr:tpi — topographic position index with square, circle or annulus neighbourhoods."""
-from ..core import tpi as core_tpi
 from ..core.declarations.tpi import SPEC
+from ..core.terrain import tpi as core_tpi
 from .base import DemAlgorithm
 from .declared import add_parameters, values
 from .engine import engine_of, run_chunked

@@ -2,8 +2,8 @@
 
 Accuracy: each DEM is the truth; its S × S block means are the coarse input; every mode of the
 attraction model (S = 2, 3, 4 × neighbourhood × assignment × mean preservation) and nearest,
-bilinear, bicubic and Lanczos upscale it back; core.scoring.score compares on the truth grid
-(border of 2·S left out): RMSE, MAE, slope RMSE, RMSE at 487 random checkpoints.
+bilinear, bicubic and Lanczos upscale it back; core.superres.scoring.score compares on the truth
+grid (border of 2·S left out): RMSE, MAE, slope RMSE, RMSE at 487 random checkpoints.
 
 The default mode is chosen on the SELECTION files only and the ranking is reported on the
 REPORT files (docs/DESIGN.md §7: never tune on the scores of a file you report). All are in train/.
@@ -34,8 +34,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from core import attraction as at  # noqa: E402
-from core.raster import ground_pixel_size_m, read_array  # noqa: E402
-from core.scoring import BASELINES, block_mean, score, upsample_baseline  # noqa: E402
+from core.grid.raster import ground_pixel_size_m, read_array  # noqa: E402
+from core.superres.scoring import BASELINES, block_mean, score, upsample_baseline  # noqa: E402
 
 TRAIN = os.path.join(os.path.dirname(ROOT), "shared", "data", "dem", "train")
 RESULTS = os.path.join(ROOT, "benchmarks", "results")

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_blocked_io.py [--size 20000] [--workdir /tmp/demsr-bench]
 
-Writes a synthetic terrain raster block by block, then runs core.raster.process_blocks over it
+Writes a synthetic terrain raster block by block, then runs core.grid.raster.process_blocks over it
 with a halo of 2 (a 5 × 5 box mean per block) in a fresh process, and prints the time and the
 peak resident memory of that process, with GDAL's default block cache and with 128 MB.
 Results go to benchmarks/results/blocked_io.json.
@@ -21,7 +21,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from core import raster  # noqa: E402
+from core.grid import raster, writing  # noqa: E402
 
 
 def make_input(path: str, size: int) -> None:
@@ -30,7 +30,7 @@ def make_input(path: str, size: int) -> None:
                              -9999.0)
     rng = np.random.default_rng(0)
     x = np.arange(size, dtype=np.float32)
-    with raster.GeoTiffWriter(path, info, "Float32") as writer:
+    with writing.GeoTiffWriter(path, info, "Float32") as writer:
         for row in range(0, size, 1024):
             rows = np.arange(row, min(row + 1024, size), dtype=np.float32)[:, None]
             strip = (1000 + 400 * np.sin(x / 900.0) * np.cos(rows / 700.0)
@@ -50,7 +50,7 @@ def box_mean_5(padded: np.ndarray, block: raster.Block) -> np.ndarray:
 
 def process(src: str, dst: str) -> None:
     start = time.perf_counter()
-    raster.process_blocks(src, dst, box_mean_5, halo=2, block_size=512)
+    writing.process_blocks(src, dst, box_mean_5, halo=2, block_size=512)
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_mb}))

@@ -8,10 +8,10 @@ With --manifest the files are the manifest's held-out rows (every product) in tr
 
 For each held-out file of the default model's card and each scale: truth = the file, coarse =
 S x S block mean (written with the truth's CRS and S-times-larger cells), super-resolved by
-core.inference.superresolve once plainly and once with the ensemble and its spread. Scores with
-core.scoring.score (border 2·S left out). Spread vs |error| over the scored cells: Pearson and
-Spearman correlation, the share of cells with |error| <= 1 and <= 2 spreads (a calibrated
-Gaussian sd would give 68 % and 95 %), and the mean |error| per spread decile. Writes
+core.superres.inference.superresolve once plainly and once with the ensemble and its spread. Scores
+with core.superres.scoring.score (border 2·S left out). Spread vs |error| over the scored cells:
+Pearson and Spearman correlation, the share of cells with |error| <= 1 and <= 2 spreads (a
+calibrated Gaussian sd would give 68 % and 95 %), and the mean |error| per spread decile. Writes
 benchmarks/results/sr_ensemble.json and .md.
 """
 from __future__ import annotations
@@ -29,8 +29,12 @@ import numpy as np
 from scipy import stats
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from core import inference, models, raster  # noqa: E402
-from core.scoring import block_mean, score, upsample_baseline  # noqa: E402
+from core.grid import (
+    raster,  # noqa: E402
+    writing,
+)
+from core.superres import inference, models  # noqa: E402
+from core.superres.scoring import block_mean, score, upsample_baseline  # noqa: E402
 from training.dataset import DATA_DIR  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
@@ -41,7 +45,7 @@ def coarse_file(truth: np.ndarray, info: raster.RasterInfo, scale: int, path: st
     x0, dx, rx, y0, ry, dy = info.geotransform
     coarse_info = replace(info, width=coarse.shape[1], height=coarse.shape[0],
                           geotransform=(x0, dx * scale, rx, y0, ry, dy * scale), nodata=None)
-    raster.write_array(path, coarse.astype(np.float32), coarse_info)
+    writing.write_array(path, coarse.astype(np.float32), coarse_info)
 
 
 def spread_figures(error: np.ndarray, spread: np.ndarray) -> dict:

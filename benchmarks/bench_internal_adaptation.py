@@ -29,7 +29,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.scoring import block_mean  # noqa: E402
+from core.superres.scoring import block_mean  # noqa: E402
 from training.corpus import CORPUS_DIR  # noqa: E402
 from training.dataset import Dem, PatchSampler, load_dem  # noqa: E402
 from training.evaluate import fill_nearest  # noqa: E402

@@ -5,7 +5,8 @@ The best linear filter for *block-mean* degradation on real terrain is learnt he
 squares: for each of the S² sub-cell phases, the fine elevation minus its coarse parent is
 regressed on the differences between the (2r+1)² coarse neighbours and the parent (offset-free,
 like the networks). It is fitted on the training files and scored on the held-out ones with the
-docs/DESIGN.md §7 protocol (``core.scoring.score``), beside Lanczos and the shipped default network.
+docs/DESIGN.md §7 protocol (``core.superres.scoring.score``), beside Lanczos and the shipped default
+network.
 
 What the networks gain over this filter is what non-linearity (ridges, channels, breaks of
 slope) buys; what the filter gains over Lanczos is only the right degradation model. Together
@@ -26,7 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.scoring import block_mean, score, upsample_baseline  # noqa: E402
+from core.superres.scoring import block_mean, score, upsample_baseline  # noqa: E402
 from training.dataset import DATA_DIR, VALIDATION_FILES, Dem, load_dem, split_files  # noqa: E402
 from training.evaluate import load_models  # noqa: E402
 

@@ -28,7 +28,7 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.scoring import block_mean  # noqa: E402
+from core.superres.scoring import block_mean  # noqa: E402
 from training.corpus import CORPUS_DIR, read_manifest  # noqa: E402
 from training.dataset import load_dem  # noqa: E402
 

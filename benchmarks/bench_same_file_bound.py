@@ -37,8 +37,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.models import read_card_items  # noqa: E402
-from core.scoring import block_mean, upsample_baseline  # noqa: E402
+from core.superres.models import read_card_items  # noqa: E402
+from core.superres.scoring import block_mean, upsample_baseline  # noqa: E402
 from training.corpus import CORPUS_DIR, read_manifest  # noqa: E402
 from training.dataset import Dem, PatchSampler, load_dem  # noqa: E402
 from training.evaluate import upscale_like_runner  # noqa: E402

@@ -36,7 +36,7 @@ sys.path.insert(0, ROOT)
 
 from osgeo import gdal  # noqa: E402
 
-from core.raster import read_info  # noqa: E402
+from core.grid.raster import read_info  # noqa: E402
 
 gdal.UseExceptions()
 SRTM3 = 1 / 1200  # degrees
@@ -78,12 +78,13 @@ def synthetic_mosaic(tiles: list[str], folder: str, grid: int) -> str:
 
 def run_one(config: dict) -> dict:
     """One job in this process (called in a fresh process by the driver)."""
-    from core import cluster, mosaic
+    from core.largearea import cluster, engine, mosaic
+    from core.largearea import manifest as manifests
 
     engine_name = config["engine"]
     t0 = time.perf_counter()
     if engine_name == "in-process":
-        engine = mosaic.InProcessEngine()
+        engine = engine.InProcessEngine()
     else:
         engine = cluster.DaskEngine.connect(None, int(engine_name.split("-")[1]),
                                             memory_limit="4GB")
@@ -101,7 +102,7 @@ def run_one(config: dict) -> dict:
                 lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss).values()]
     finally:
         engine.close()
-    with open(os.path.join(result.folder, mosaic.MANIFEST)) as f:
+    with open(os.path.join(result.folder, manifests.MANIFEST)) as f:
         records = json.load(f)["chunks"]
     done = [r for r in records if r["state"] == "done"]
     task_s = sum(r["summary"]["wall"] for r in done) + sum(
@@ -258,7 +259,7 @@ def markdown(report: dict) -> str:
 
 
 def _extent(tiles: list[str]) -> list[int]:
-    from core.mosaic import bind_tiles
+    from core.largearea.mosaic import bind_tiles
 
     xml = bind_tiles(tiles)
     gdal.FileFromMemBuffer("/vsimem/extent.vrt", xml.encode())

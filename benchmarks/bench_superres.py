@@ -26,7 +26,8 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from core import inference, models, raster  # noqa: E402
+from core.grid import files, raster, writing  # noqa: E402
+from core.superres import inference, models  # noqa: E402
 
 SOURCE = os.path.join(ROOT, "data", "jacksboro_fault_srtm3.tif")
 SPEED_SIZE = 1024
@@ -39,7 +40,7 @@ def make_input(path: str, size: int) -> str:
     reps = (size // z.shape[0] + 2, size // z.shape[1] + 2)
     tiled = np.block([[z if (i + j) % 2 == 0 else z[::-1, ::-1] for j in range(reps[1])]
                       for i in range(reps[0])])[:size, :size]
-    raster.write_array(path, tiled.astype(np.float32), info, "Float32")
+    writing.write_array(path, tiled.astype(np.float32), info, "Float32")
     return path
 
 
@@ -66,7 +67,7 @@ def run_child(inp, model, scale, device, tile, tmp) -> dict:
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"}
-    raster.remove_raster(out)
+    files.remove_raster(out)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 

@@ -1,7 +1,7 @@
 """Benchmark of demsr:surveyrmse's core: 1,000,000 survey points against three 3601 × 3601 DEMs.
 
-What is timed: core.survey.assess, the very function demsr:surveyrmse calls once it holds the
-point arrays: for every DEM opening the file, sorting the points by block (one plan for DEMs on
+What is timed: core.survey.accuracy.assess, the very function demsr:surveyrmse calls once it holds
+the point arrays: for every DEM opening the file, sorting the points by block (one plan for DEMs on
 the same grid), reading the blocks, interpolating, all statistics and the log. Points in the
 DEMs' CRS; one more row gives the same points in WGS84 UTM zone 10N, so the timing includes
 reprojecting them (once, for the three DEMs). Reading features from QGIS and writing the
@@ -32,8 +32,10 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from core import reproject, sampling, survey  # noqa: E402
-from core.raster import read_array, read_info, write_array  # noqa: E402
+from core.grid.raster import read_array, read_info  # noqa: E402
+from core.grid.writing import write_array  # noqa: E402
+from core.survey import accuracy as survey  # noqa: E402
+from core.survey import reproject, sampling  # noqa: E402
 
 SOURCE = "/work/shared/data/dem/train/N48W125_srtm.tif"
 UTM = "EPSG:32610"  # UTM zone 10N holds the source tile (123-126° W)
@@ -145,7 +147,7 @@ def main():
     x, y, observed = make_points(args.points)
     dem_crs = read_info(SOURCE).crs_wkt
     results = {
-        "what": "core.survey.assess (what demsr:surveyrmse calls): sampling and all "
+        "what": "core.survey.accuracy.assess (what demsr:surveyrmse calls): sampling and all "
                 f"statistics, {args.points} points x {len(dems)} DEMs of 3601 x 3601",
         "dems": dems,
         "points": args.points,
@@ -212,7 +214,8 @@ def markdown(r: dict) -> str:
              f"{r['points']:,} points against {len(r['dems'])} DEMs of 3601 × 3601 cells "
              f"(`{os.path.basename(r['dems'][0])}` and two derived Float32 copies). "
              f"{r['machine']} ({r['repeats']} repeats; load average 1/5/15 min at the end "
-             f"{r.get('load_average_1_5_15_min_at_end')}). Timed: `core.survey.assess`, the "
+             f"{r.get('load_average_1_5_15_min_at_end')}). Timed: "
+             "`core.survey.accuracy.assess`, the "
              "function demsr:surveyrmse calls: sampling (plan + block reads + interpolation) "
              "and every statistic, per DEM; points already in the DEMs' CRS unless stated.",
              "",

@@ -22,9 +22,9 @@ import numpy as np
 from osgeo import gdal
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from core import landforms as lf  # noqa: E402
-from core import tpi  # noqa: E402
-from core.raster import read_array  # noqa: E402
+from core.grid.raster import read_array  # noqa: E402
+from core.terrain import landforms as lf  # noqa: E402
+from core.terrain import tpi  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "tpi_saga.json")
 CORE_RUNS = 5

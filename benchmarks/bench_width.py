@@ -4,7 +4,7 @@
 
 Speed does not depend on the weights, so each variant (CHANNELSxBLOCKS) is exported untrained,
 as an x2 ONNX file with the bundled card's conventions and its own receptive field, and run
-end to end (read, fill, infer, write) by core.inference in a fresh process on the same
+end to end (read, fill, infer, write) by core.superres.inference in a fresh process on the same
 1024² input as benchmarks/bench_superres.py, twice, keeping the faster run. Writes
 benchmarks/results/sr_width_cpu.json and .md.
 """
@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from bench_superres import SPEED_SIZE, make_input, run_child  # noqa: E402
 
-from core.models import read_card_items  # noqa: E402
+from core.superres.models import read_card_items  # noqa: E402
 
 BUDGET_S_PER_MP = 0.5
 SCALE = 2

@@ -62,8 +62,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import DemError
-from .progress import Monitor
-from .raster import DEFAULT_BLOCK, Block, GeoTiffWriter, RasterInfo, process_blocks, read_info
+from .grid.progress import Monitor
+from .grid.raster import DEFAULT_BLOCK, Block, RasterInfo, read_info
+from .grid.writing import GeoTiffWriter, process_blocks
 
 NEIGHBOURHOODS = ("touching", "quadrant", "surrounding")
 ASSIGNMENTS = ("max_attraction", "weighted_mean")

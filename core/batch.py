@@ -15,11 +15,12 @@ import os
 import sys
 import time
 
-from . import mosaic
 from .declarations import SPECS
 from .errors import Cancelled, DemError
+from .grid.progress import Monitor
+from .largearea import engine, mosaic, outputs
+from .largearea import manifest as manifests
 from .params import BOOLEAN, ENUM, FILE, AlgorithmSpec, Param
-from .progress import Monitor
 
 EPILOG = """\
 examples:
@@ -185,10 +186,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _engine(args, monitor: Monitor):
-    from . import cluster
+    from .largearea import cluster
 
     if args.workers == 0 and not args.scheduler:
-        return mosaic.InProcessEngine()
+        return engine.InProcessEngine()
     return cluster.DaskEngine.connect(args.scheduler, args.workers, args.memory_limit, monitor)
 
 
@@ -210,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         # The rules between parameters, as Processing checks them, before any cluster starts.
         options = spec.validate({p.key: getattr(args, p.key) for p in spec.option_params})
         spread = getattr(args, "output_spread", None)
-        mosaic.check_paths(args.input, args.output, args.cog, spread)
+        outputs.check_paths(args.input, args.output, args.cog, spread)
         engine = _engine(args, monitor)
         result = mosaic.run_job(
             args.algorithm, args.input, args.output, options, engine=engine,
@@ -220,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except (KeyboardInterrupt, Cancelled):
-        print(f"\ninterrupted; the finished chunks are kept in {mosaic.job_folder(args.output)}"
+        print(f"\ninterrupted; the finished chunks are kept in {manifests.job_folder(args.output)}"
               ": run the same command again to resume.", file=sys.stderr)
         return 130
     finally:

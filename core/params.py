@@ -5,7 +5,8 @@ default, allowed range or choices, the label the dialog shows, a one-line help, 
 its outputs, and for the raster algorithms its chunk kernel for large areas. Everything else is
 built from it: the Processing parameters, dialog help and checks (algorithms/declared.py), the
 command line's options, --help and checks (core.batch), the large-area engine's defaults and
-kernels (core.mosaic) and the parameter tables of the documentation (scripts/docs_tables.py).
+kernels (core.largearea.mosaic) and the parameter tables of the documentation
+(scripts/docs_tables.py).
 
 A refusal is a DemError whose message starts with the parameter's id and says what is allowed:
 "SCALE: 2.5 is not a whole number; allowed: a whole number ≥ 2." Both front doors show it as is.
@@ -243,9 +244,9 @@ class AlgorithmSpec:
 
     `rules(values)` checks what involves several parameters (a DemError naming them);
     `kernel(values, info, chunk_size, monitor, extras)` builds the chunk kernel for large areas
-    (core.chunks.Kernel: halo, global statistics, how a chunk is computed) with every check the
-    in-process path makes, and returns (kernel, model blob or None); `extras` maps the further
-    rasters the kernel can yield beside its result (e.g. "spread") to their output."""
+    (core.largearea.chunks.Kernel: halo, global statistics, how a chunk is computed) with every
+    check the in-process path makes, and returns (kernel, model blob or None); `extras` maps the
+    further rasters the kernel can yield beside its result (e.g. "spread") to their output."""
 
     id: str
     summary: str  # one line

@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from core.raster import ground_pixel_size_m, read_array  # noqa: E402
+from core.grid.raster import ground_pixel_size_m, read_array  # noqa: E402
 
 
 def hillshade(z: np.ndarray, dx: float, dy: float, azimuth=315.0, altitude=45.0) -> np.ndarray:

@@ -2,7 +2,7 @@
 through `guarded_run`, qgis_process runs through the `qgis_process` fixture), which checksums
 each file the run's inputs name before and after and fails the test on any change.
 
-Written independently of core.safety (the code it guards): a parameter's value names input
+Written independently of core.grid.safety (the code it guards): a parameter's value names input
 files when it is a path (or a QGIS data source "path|layername=…", "ogr:dbname='path' …"), a
 folder (every file under it) or a list of those; a raster also stands for every file GDAL lists
 for it (a VRT's sources). Parameters whose name starts with OUTPUT are the run's outputs and are

@@ -5,7 +5,8 @@
   zero-padded: offset-equivariant like the real networks, receptive field 2 + 1 = 3 coarse cells,
   and wrong near a tile border unless the runner keeps only tile centres.
 - "upsampled": input already on the fine grid (VDSR style): x + 3×3 zero-sum conv.
-Cards follow the contract of core.models; `card=None` writes no card, `extra` adds/overrides keys.
+Cards follow the contract of core.superres.models; `card=None` writes no card, `extra`
+adds/overrides keys.
 """
 from __future__ import annotations
 

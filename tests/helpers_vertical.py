@@ -1,7 +1,7 @@
 """Survey points that agree exactly with a DEM whose heights are above the EGM96 geoid, given
 as WGS84 ellipsoidal heights the way GNSS and ICESat-2 give them.
 
-The conversion is the tests' own, independent of core.vertical: PROJ through osr from the
+The conversion is the tests' own, independent of core.survey.vertical: PROJ through osr from the
 DEM's compound CRS (UTM 44N + EGM96 height, EPSG:32644+5773) to WGS 84 3D (EPSG:4979), with
 PROJ's ballpark fallback forbidden so that a missing grid fails here too.
 """

@@ -5,8 +5,10 @@ import os
 import numpy as np
 from osgeo import gdal
 
-from core import attraction, inference, landforms, tpi
-from core.raster import read_info
+from core import attraction
+from core.grid.raster import read_info
+from core.superres import inference
+from core.terrain import landforms, tpi
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JACKSBORO = os.path.join(ROOT, "data", "jacksboro_fault_srtm3.tif")
@@ -108,7 +110,7 @@ class StopAfterChunks:
     pressing Cancel or Ctrl-C mid-run does)."""
 
     def __new__(cls, count: int):
-        from core.progress import RecordingMonitor
+        from core.grid.progress import RecordingMonitor
 
         class Stop(RecordingMonitor):
             done = 0
@@ -125,9 +127,9 @@ class StopAfterChunks:
 
 def job_manifest(output: str) -> dict:
     """The resume manifest of the job writing `output`, as the JSON on disk holds it."""
-    from core import mosaic
+    from core.largearea import manifest as manifests
 
-    with open(os.path.join(mosaic.job_folder(output), mosaic.MANIFEST)) as f:
+    with open(os.path.join(manifests.job_folder(output), manifests.MANIFEST)) as f:
         return json.load(f)
 
 
@@ -135,8 +137,8 @@ def cancelled_run(algorithm: str, source, output: str, stop_after: int, **kwargs
     """Run a job, cancel it once `stop_after` chunks are done, and return its manifest."""
     import pytest
 
-    from core import mosaic
     from core.errors import Cancelled
+    from core.largearea import mosaic
 
     with pytest.raises(Cancelled):
         mosaic.run_job(algorithm, source, output, {}, monitor=StopAfterChunks(stop_after),

@@ -15,7 +15,7 @@ training default). Conversions (the exact commands are printed as they run):
 * ``copy``: the file as it is.
 * ``translate``: ``gdal_translate -of GTiff -co COMPRESS=DEFLATE -co TILED=YES [-a_srs S]``,
   lossless: same grid, same values, same data type.
-* ``block_mean:N``: the N × N block mean of the native grid (``core.scoring.block_mean``: a
+* ``block_mean:N``: the N × N block mean of the native grid (``core.superres.scoring.block_mean``: a
   block touching nodata is nodata), written as a Float32 GeoTIFF with cells N times larger;
   this turns a 1 m LiDAR DTM into a 5 m one.
 """
@@ -31,8 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from core.raster import read_array, write_array
-from core.scoring import block_mean
+from core.grid.raster import read_array
+from core.grid.writing import write_array
+from core.superres.scoring import block_mean
 from training.corpus import CORPUS_DIR, MANIFEST, Entry, read_manifest
 from training.dataset import DATA_DIR
 

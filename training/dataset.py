@@ -4,7 +4,7 @@ Normalisation (the same rule everywhere, recorded in every model card):
 
     x = (z - c) / D,   D = scale_m + scale_per_cell * coarse_cell_m
 
-(one definition: core.models.normalisation_scale).
+(one definition: core.superres.models.normalisation_scale).
 
 c is any constant per tile (the runner uses the mean of the tile's valid coarse cells; training
 uses the patch's coarse mean), so no per-tile min/max and no seams. D grows with the coarse
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.models import normalisation_scale
-from core.scoring import block_mean
+from core.superres.models import normalisation_scale
+from core.superres.scoring import block_mean
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "dem" / "train"
 # Whole files never trained on: a high plateau (30 m-ish SRTM3 crop, Anatolia), temperate
@@ -52,7 +52,7 @@ class Dem:
 
 def load_dem(path: Path | str) -> Dem:
     # GDAL only here: a packed corpus (load_packed) trains where GDAL is not installed.
-    from core.raster import ground_pixel_size_m, read_array
+    from core.grid.raster import ground_pixel_size_m, read_array
 
     z, info = read_array(str(path))
     dx, dy = ground_pixel_size_m(info)

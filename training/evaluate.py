@@ -6,11 +6,11 @@ baselines.
 
 For each held-out file and scale: truth = the real DEM, coarse = S x S block mean, upscale back
 with nearest / bilinear / bicubic / Lanczos (GDAL) and with every ONNX model for that scale,
-score with ``core.scoring.score`` (border 2·S left out). Models see the whole file at once,
+score with ``core.superres.scoring.score`` (border 2·S left out). Models see the whole file at once,
 with nodata and the margin beyond the edge filled by the nearest valid cell and the output
 masked back to NaN wherever the coarse cell was nodata: the same numbers as the plugin's tiled
-runner (``core.inference``) gives, which a test checks. Prints markdown tables; writes per-file
-scores and the mean over files to JSON.
+runner (``core.superres.inference``) gives, which a test checks. Prints markdown tables; writes
+per-file scores and the mean over files to JSON.
 
 Per product (the multi-product corpus, training/corpus.csv):
 
@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from core.inference import bicubic_upsample
-from core.models import normalisation_scale, read_card_items
-from core.scoring import BASELINES, block_mean, score, upsample_baseline
+from core.superres.inference import bicubic_upsample
+from core.superres.models import normalisation_scale, read_card_items
+from core.superres.scoring import BASELINES, block_mean, score, upsample_baseline
 from training.corpus import CORPUS_DIR, PRODUCTS, products_of, read_manifest
 from training.dataset import (
     DATA_DIR,

@@ -23,7 +23,7 @@ import onnx
 import torch
 from torch import nn
 
-from core.models import normalisation_scale, read_card_items
+from core.superres.models import normalisation_scale, read_card_items
 from training.onnx_weights import vdsr30_from_onnx
 from training.train import load_checkpoint, model_from_checkpoint, predict, training_stage
 
@@ -70,7 +70,8 @@ class FixedScale(nn.Module):
 class BodyOnUpsampled(nn.Module):
     """A network whose weights do not depend on the scale (VDSR: the scale only picks the
     bicubic front) as one graph on the bicubic-upsampled tile, which the runner makes
-    (core.inference.bicubic_upsample, the same operator): one file then serves every scale."""
+    (core.superres.inference.bicubic_upsample, the same operator): one file then serves every
+    scale."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
@@ -228,7 +229,7 @@ def onnx_predict(session, coarse: np.ndarray, coarse_cell_m: float, card_norm: d
                  scale: int | None = None):
     """What the runner does: subtract the tile mean, divide by D, (bicubic-upsample by `scale`
     for a graph on the upsampled grid), run, scale back."""
-    from core.inference import bicubic_upsample
+    from core.superres.inference import bicubic_upsample
 
     offset = float(coarse.mean())
     d = float(normalisation_scale(coarse_cell_m, card_norm["scale_m"],

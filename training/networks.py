@@ -20,11 +20,12 @@ import torch
 import torch.nn.functional as F  # noqa: N812 (PyTorch's convention)
 from torch import nn
 
-from core.kernels import bicubic_phase_taps as _phase_taps
+from core.grid.kernels import bicubic_phase_taps as _phase_taps
 
 
 def bicubic_phase_taps(scale: int) -> torch.Tensor:
-    """The runner's bicubic taps (core.inference), so training and inference share one kernel."""
+    """The runner's bicubic taps (core.superres.inference), so training and inference share one
+    kernel."""
     return torch.from_numpy(_phase_taps(scale))
 
 

@@ -13,7 +13,7 @@ import onnx
 import torch
 from torch import nn
 
-from core.models import read_card_items
+from core.superres.models import read_card_items
 from training import networks
 
 

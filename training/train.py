@@ -28,8 +28,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812 (PyTorch's convention)
 
-from core.models import normalisation_scale
-from core.terrain import slope_degrees
+from core.superres.models import normalisation_scale
+from core.terrain.slope import slope_degrees
 from training import networks
 from training.corpus import CORPUS_DIR, PRODUCTS, manifest_split, products_of, read_manifest
 from training.dataset import (

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import attraction
-from ..chunks import Kernel, sub_windows
 from ..errors import DemError
+from ..largearea.chunks import Kernel, sub_windows
 from ..params import BOOLEAN, ENUM, INTEGER, RASTER_OUT, AlgorithmSpec, Choice, Output, Param
 from .common import ENGINE, INPUT_DEM
 

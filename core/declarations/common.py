@@ -2,9 +2,9 @@
 of TPI and landforms, and the advanced ENGINE of the raster algorithms."""
 from __future__ import annotations
 
-from .. import tpi
 from ..errors import DemError
 from ..params import ENUM, NUMBER, RASTER, STRING, Choice, Param
+from ..terrain import tpi
 
 INPUT_DEM = Param("INPUT", RASTER, "DEM", "the elevation raster; band 1 is used.",
                   option=False)
@@ -39,7 +39,7 @@ def radius(name: str, label: str, help: str, default: float) -> Param:
 def check_radii_in_cells(values: dict, *keys: str) -> None:
     """A rule: a radius in cells below one cell leaves only the centre cell in the window, and
     every TPI would be 0; refused, naming the parameter. (Radii in map units are checked against
-    the raster's cell size when it is read: core.tpi.neighbourhood.)"""
+    the raster's cell size when it is read: core.terrain.tpi.neighbourhood.)"""
     if values["units"] != "cells":
         return
     for key in keys:

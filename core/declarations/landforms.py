@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import landforms, tpi
-from ..chunks import Kernel
+from ..grid.raster import RasterInfo
+from ..largearea.chunks import Kernel
 from ..params import (
     ENUM,
     NUMBER,
@@ -18,7 +18,7 @@ from ..params import (
     Param,
     check_less,
 )
-from ..raster import RasterInfo
+from ..terrain import landforms, tpi
 from .common import ENGINE, INPUT_DEM, SHAPE, UNITS, check_radii_in_cells, radius
 
 

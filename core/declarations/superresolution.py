@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
-from .. import inference
-from ..chunks import Kernel, ModelBlob, cached_session, sub_windows
 from ..errors import DemError
-from ..models import bundled_families
+from ..grid.raster import RasterInfo
+from ..largearea.chunks import Kernel, ModelBlob, cached_session, sub_windows
 from ..params import (
     BOOLEAN,
     ENUM,
@@ -21,7 +20,8 @@ from ..params import (
     Output,
     Param,
 )
-from ..raster import RasterInfo
+from ..superres import inference
+from ..superres.models import bundled_families
 from .common import ENGINE, INPUT_DEM
 
 
@@ -30,7 +30,7 @@ class SuperresolutionKernel(Kernel):
     """The network over a chunk in tiles, each read with the model's halo (wider than what the
     network sees around a cell), normalised with the whole raster's statistics."""
 
-    card: object  # core.models.ModelCard
+    card: object  # core.superres.models.ModelCard
     scale: int
     plan: inference.Plan
     device: str

@@ -3,7 +3,6 @@
 New parameters go into `PARAMS` in the order the dialog shows them; `SPEC` is built from it."""
 from __future__ import annotations
 
-from .. import sampling, vertical
 from ..params import (
     ENUM,
     FIELD,
@@ -19,6 +18,7 @@ from ..params import (
     Output,
     Param,
 )
+from ..survey import sampling, vertical
 
 # Stable short names of vertical.VERTICAL_CHOICES, in their order (option numbers).
 VERTICAL_NAMES = ("declared", "ellipsoid", "egm96", "egm2008", "code")

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from .. import tpi
-from ..chunks import Kernel
 from ..errors import DemError
+from ..largearea.chunks import Kernel
 from ..params import BOOLEAN, NUMBER, RASTER_OUT, AlgorithmSpec, Output, Param
+from ..terrain import tpi
 from .common import ENGINE, INPUT_DEM, SHAPE, UNITS, check_radii_in_cells, radius
 
 

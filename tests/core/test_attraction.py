@@ -10,7 +10,8 @@ from osgeo import gdal
 
 from core import attraction as at
 from core.errors import DemError
-from core.raster import RasterInfo, read_array, read_info, write_array
+from core.grid.raster import RasterInfo, read_array, read_info
+from core.grid.writing import write_array
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "data")
 JACKSBORO = os.path.join(DATA, "jacksboro_fault_srtm3.tif")
@@ -280,7 +281,7 @@ def test_output_beyond_gdal_limits_is_refused_and_large_ones_are_bigtiff(tmp_pat
     # The writer's BIGTIFF=IF_SAFER switches to BigTIFF above 2 GB uncompressed, so a compressed
     # output (never much larger than uncompressed) cannot pass classic TIFF's 4 GB. 3601² at
     # S = 7 is 2.5 GB of Float32; at S = 6, 1.9 GB.
-    from core.raster import GeoTiffWriter
+    from core.grid.writing import GeoTiffWriter
 
     for side, magic in ((3601 * 6, 42), (3601 * 7, 43)):
         info = RasterInfo(side, side, (0.0, 1.0, 0.0, 0.0, 0.0, -1.0), "", None)
@@ -310,7 +311,7 @@ def test_default_is_the_best_measured_mode():
 
 def test_cancel_leaves_no_file_and_progress_is_reported(tmp_path):
     from core.errors import Cancelled
-    from core.progress import RecordingMonitor
+    from core.grid.progress import RecordingMonitor
 
     src = _write(tmp_path / "in.tif", _rough(40, 40, seed=11).astype(np.float32))
     done = RecordingMonitor()

@@ -8,7 +8,8 @@ import numpy as np
 import onnx
 import pytest
 
-from core import inference, models, raster, scoring
+from core.grid import raster, writing
+from core.superres import inference, models, scoring
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 DEM = os.path.join(ROOT, "data", "jacksboro_fault_srtm3.tif")
@@ -40,7 +41,7 @@ def test_each_bundled_model_beats_bicubic_at_each_scale(tmp_path, family, scale)
     coarse = scoring.block_mean(truth, scale)
     src = str(tmp_path / "coarse.tif")
     cell = 90.0 * scale
-    raster.write_array(src, coarse.astype(np.float32),
+    writing.write_array(src, coarse.astype(np.float32),
                        raster.RasterInfo(coarse.shape[1], coarse.shape[0],
                                          (0.0, cell, 0.0, 0.0, 0.0, -cell)))
     out = str(tmp_path / "fine.tif")

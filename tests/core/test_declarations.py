@@ -9,10 +9,12 @@ import shutil
 import pytest
 from osgeo import gdal
 
-from core import batch, mosaic, params
+from core import batch, params
 from core.declarations import RASTER_ALGORITHMS, SPECS
 from core.errors import DemError
-from core.raster import read_info
+from core.grid.raster import read_info
+from core.largearea import inputs, mosaic
+from core.largearea import manifest as manifests
 from tests.declared_cases import REFUSED
 from tests.helpers_scripts import ROOT, load_script
 from tests.mosaic_data import JACKSBORO
@@ -60,24 +62,24 @@ def test_a_job_recorded_by_the_released_engine_resumes(algorithm, small_dem, tmp
     recorded = CONTRACT["manifests"][algorithm]["sample"]
     manifest = recorded["manifest"]
     output = str(tmp_path / "out.vrt")
-    folder = mosaic.job_folder(output)
+    folder = manifests.job_folder(output)
     os.makedirs(folder)
     # Only where it ran differs: this machine's paths and file stamps.
     job = manifest["job"]
     job["input"] = os.path.abspath(small_dem)
     job["output"] = os.path.abspath(output)
-    job["input_files"] = mosaic.input_stamps(small_dem)
+    job["input_files"] = inputs.input_stamps(small_dem)
     for chunk in manifest["chunks"]:
         if chunk["state"] == "done":
             chunk["state"] = "pending"
             chunk.pop("summary", None)
     manifest["final"] = {"state": "pending"}
-    with open(os.path.join(folder, mosaic.MANIFEST), "w", encoding="utf-8") as f:
+    with open(os.path.join(folder, manifests.MANIFEST), "w", encoding="utf-8") as f:
         json.dump(manifest, f)
     # Without overwrite: a job whose parameters or grid differed would be refused.
     result = mosaic.run_job(algorithm, small_dem, output, recorded["options"], chunk_size=32)
     assert len(result.computed) == sum(c["state"] != "empty" for c in manifest["chunks"])
-    with open(os.path.join(folder, mosaic.MANIFEST), encoding="utf-8") as f:
+    with open(os.path.join(folder, manifests.MANIFEST), encoding="utf-8") as f:
         assert json.load(f)["job"]["grid"] == job["grid"]
     shutil.rmtree(folder)
 
@@ -111,7 +113,7 @@ def test_values_are_taken_in_canonical_form():
 
 
 def test_a_radius_below_one_cell_is_refused_by_the_core_too():
-    from core import tpi
+    from core.terrain import tpi
 
     with pytest.raises(DemError, match="less than one cell"):
         tpi.neighbourhood("square", 0.4, 0.0, "cells")

@@ -5,8 +5,9 @@ import os
 import numpy as np
 import pytest
 
-from core import inference, raster
-from core.progress import RecordingMonitor
+from core.grid import raster, writing
+from core.grid.progress import RecordingMonitor
+from core.superres import inference
 from tests.helpers_onnx import write_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -22,7 +23,7 @@ def _dem(tmp_path, z, name):
     info = raster.RasterInfo(z.shape[1], z.shape[0], (500000.0, 90.0, 0.0, 4000000.0, 0.0, -90.0),
                              UTM)
     path = str(tmp_path / name)
-    raster.write_array(path, z.astype(np.float32), info)
+    writing.write_array(path, z.astype(np.float32), info)
     return path
 
 

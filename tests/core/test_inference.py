@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from core import inference, models, raster
 from core.errors import Cancelled, DemError
-from core.progress import RecordingMonitor
-from core.scoring import upsample_baseline
+from core.grid import raster, writing
+from core.grid.progress import RecordingMonitor
+from core.superres import inference, models
+from core.superres.scoring import upsample_baseline
 from tests.helpers_onnx import write_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -27,7 +28,7 @@ def read(path):
 
 def write_dem(path, z, like=MANDAKINI, nodata=-9999.0):
     info = raster.read_info(like)
-    raster.write_array(str(path), z, info, "Float32", nodata)
+    writing.write_array(str(path), z, info, "Float32", nodata)
     return str(path)
 
 
@@ -248,7 +249,7 @@ def test_raster_smaller_than_one_tile(tmp_path, smooth2):
     z, _ = read(JACKSBORO)
     small = z[:7, :11]
     info = raster.read_info(JACKSBORO)
-    raster.write_array(str(tmp_path / "small.tif"), small, info, "Float32")
+    writing.write_array(str(tmp_path / "small.tif"), small, info, "Float32")
     for tile in (0, 64):
         out = inference.superresolve(str(tmp_path / "small.tif"), str(tmp_path / f"o{tile}.tif"),
                                     2, model_file=smooth2, tile_size=tile)
@@ -318,7 +319,7 @@ def test_bundled_model_loads_and_is_close_to_bicubic(tmp_path, path):
     z, info = read(JACKSBORO)
     crop = z[:96, :128]
     dem = str(tmp_path / "crop.tif")
-    raster.write_array(dem, crop, info, "Float32")
+    writing.write_array(dem, crop, info, "Float32")
     out = inference.superresolve(dem, str(tmp_path / "o.tif"), scale, model_file=path)
     y, _ = read(out.output)
     assert np.isfinite(y).all()
@@ -329,7 +330,7 @@ def test_bundled_model_loads_and_is_close_to_bicubic(tmp_path, path):
 
 
 def test_tiles_are_evened_out_over_the_raster():
-    from core.inference import even_tile
+    from core.superres.inference import even_tile
 
     halo = 57
     # 3601 cells by tiles of at most 1184: 4 per side either way, but 912 wastes no last row.

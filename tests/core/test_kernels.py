@@ -1,9 +1,10 @@
-"""core.kernels: Keys' cubic kernel by hand, its 4-tap weights equal the kernel, and the
+"""core.grid.kernels: Keys' cubic kernel by hand, its 4-tap weights equal the kernel, and the
 models' bicubic taps built from it."""
 import numpy as np
 import pytest
 
-from core import inference, kernels
+from core.grid import kernels
+from core.superres import inference
 
 
 def test_kernel_equals_hand_computed_values():

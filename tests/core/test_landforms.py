@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from core import landforms as lf
-from core import tpi as tp
 from core.errors import DemError
-from core.progress import RecordingMonitor
-from core.raster import RasterInfo, read_array, write_array
-from core.terrain import slope_degrees
+from core.grid.progress import RecordingMonitor
+from core.grid.raster import RasterInfo, read_array
+from core.grid.writing import write_array
+from core.terrain import landforms as lf
+from core.terrain import tpi as tp
+from core.terrain.slope import slope_degrees
 from tests.helpers_scripts import load_script
 
 ref = load_script("tests/core/test_tpi.py")
@@ -176,7 +177,7 @@ def test_geographic_areas_follow_latitude():
     areas = lf.row_cell_areas_km2(info)
     assert areas[0] < areas[-1]  # rows further south are wider
     assert areas[300] == pytest.approx(
-        np.prod(__import__("core.raster", fromlist=["x"]).ground_pixel_size_m(
+        np.prod(__import__("core.grid.raster", fromlist=["x"]).ground_pixel_size_m(
             RasterInfo(10, 1, (0.0, 1 / 1200, 0, 60.0 - 300.5 / 12 + 1 / 24, 0, -1 / 12),
                        ref.WGS84))) / 1e6, rel=1e-3)
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from core import landforms as lf
-from core import tpi
+from core.terrain import landforms as lf
+from core.terrain import tpi
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "data")
 GEO_DEM = os.path.join(DATA, "jacksboro_fault_srtm3.tif")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.scoring import block_mean
+from core.superres.scoring import block_mean
 from tests.helpers_scripts import load_script
 from training.dataset import load_dem
 

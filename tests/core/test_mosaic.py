@@ -8,9 +8,12 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from core import batch, cluster, mosaic, tpi
+from core import batch
 from core.errors import Cancelled, DemError
-from core.raster import read_array, read_info
+from core.grid.raster import read_array, read_info
+from core.largearea import cluster, inputs, mosaic
+from core.largearea import manifest as manifests
+from core.terrain import tpi
 from tests.mosaic_data import (
     JACKSBORO,
     MANDAKINI,
@@ -35,7 +38,7 @@ def tiles(tmp_path_factory):
 
 
 def test_bound_tiles_have_the_grid_of_the_uncut_dem(tiles):
-    xml = mosaic.bind_tiles(mosaic.list_tiles(tiles))
+    xml = inputs.bind_tiles(inputs.list_tiles(tiles))
     gdal.FileFromMemBuffer("/vsimem/t.vrt", xml.encode())
     try:
         a, info = read_array("/vsimem/t.vrt")
@@ -74,16 +77,16 @@ def test_gap_between_tiles_is_nodata(tmp_path):
 
 def test_tile_list_file_with_relative_paths(tiles, tmp_path):
     listing = tmp_path / "tiles.txt"
-    rel = [os.path.relpath(p, tmp_path) for p in mosaic.list_tiles(tiles)]
+    rel = [os.path.relpath(p, tmp_path) for p in inputs.list_tiles(tiles)]
     listing.write_text("# the Jacksboro tiles\n" + "\n".join(rel) + "\n\n")
-    assert mosaic.list_tiles(str(listing)) == mosaic.list_tiles(tiles)
+    assert inputs.list_tiles(str(listing)) == inputs.list_tiles(tiles)
 
 
 def test_tiles_in_two_crs_are_refused(tiles, tmp_path):
     other = str(tmp_path / "utm.tif")
     gdal.Translate(other, MANDAKINI, srcWin=[0, 0, 50, 50])
     with pytest.raises(DemError, match="another CRS"):
-        mosaic.bind_tiles(mosaic.list_tiles(tiles) + [other])
+        inputs.bind_tiles(inputs.list_tiles(tiles) + [other])
 
 
 def test_vrt_output_keeps_chunks_and_carries_the_legend(tiles, tmp_path):
@@ -96,7 +99,7 @@ def test_vrt_output_keeps_chunks_and_carries_the_legend(tiles, tmp_path):
     assert band.GetColorTable() is not None
     assert band.GetCategoryNames()[10] == "Mountain tops, high ridges"
     assert band.GetNoDataValue() == 0
-    assert os.path.isdir(mosaic.job_folder(out))
+    assert os.path.isdir(manifests.job_folder(out))
 
 
 def test_cog_output_on_projected_dem_with_nodata(tmp_path):
@@ -109,7 +112,7 @@ def test_cog_output_on_projected_dem_with_nodata(tmp_path):
     assert_same("tpi", out, ref)
     assert gdal.Open(out).GetMetadata("IMAGE_STRUCTURE").get("LAYOUT") == "COG"
     assert result.chunks_empty >= 1  # the basin mask leaves whole chunks without data
-    assert not os.path.exists(mosaic.job_folder(out))  # removed once the .tif is in place
+    assert not os.path.exists(manifests.job_folder(out))  # removed once the .tif is in place
 
 
 def test_manifest_records_the_job_and_refuses_other_parameters(tiles, tmp_path):
@@ -160,7 +163,7 @@ def test_resume_refuses_a_tile_edited_added_or_removed_since_the_job_started(tmp
     result = mosaic.run_job("attraction", str(folder), out, {}, chunk_size=100, overwrite=True)
     assert len(result.computed) == len(manifest["chunks"]) - result.chunks_empty
     edited = tmp_path / "edited.vrt"
-    edited.write_text(mosaic.bind_tiles(mosaic.list_tiles(str(folder))))
+    edited.write_text(inputs.bind_tiles(inputs.list_tiles(str(folder))))
     ref = reference("attraction", str(edited), str(tmp_path / "ref.tif"))
     assert_same("attraction", out, ref)
 
@@ -185,7 +188,7 @@ def test_resume_ignores_statistics_sidecars_and_sees_a_vrt_source_edited(tmp_pat
 
 
 def test_in_process_resume_and_class_table(tiles, tmp_path):
-    from core import landforms
+    from core.terrain import landforms
 
     out = str(tmp_path / "lf.vrt")
     chunks = cancelled_run("landforms", tiles, out, 12, chunk_size=100)["chunks"]
@@ -291,7 +294,7 @@ def test_read_of_results_helper_sees_nodata(tmp_path):
 
 
 def test_self_ensemble_chunked_equals_in_process(tmp_path):
-    from core import inference
+    from core.superres import inference
 
     dem = str(tmp_path / "crop.tif")
     gdal.Translate(dem, JACKSBORO, srcWin=[100, 80, 160, 120])
@@ -306,7 +309,7 @@ def test_self_ensemble_chunked_equals_in_process(tmp_path):
 @pytest.fixture(scope="module")
 def spread_reference(tmp_path_factory):
     """A crop with nodata cells and its in-process ensemble mean and spread."""
-    from core import inference
+    from core.superres import inference
 
     folder = tmp_path_factory.mktemp("spread")
     dem = str(folder / "crop.tif")

@@ -13,10 +13,11 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from core import cluster, mosaic  # noqa: E402
 from core.errors import DemError  # noqa: E402
-from core.progress import RecordingMonitor  # noqa: E402
-from core.raster import read_info  # noqa: E402
+from core.grid.progress import RecordingMonitor  # noqa: E402
+from core.grid.raster import read_info  # noqa: E402
+from core.largearea import cluster, mosaic  # noqa: E402
+from core.largearea import manifest as manifests  # noqa: E402
 from tests.mosaic_data import (  # noqa: E402
     JACKSBORO,
     OPTIONS,
@@ -63,8 +64,8 @@ def test_mosaic_equals_single_raster(engine, data, algorithm, chunk_size, tmp_pa
 
 
 def test_statistics_pass_merges_to_the_whole_raster_moments(engine, data, tmp_path):
-    from core import tpi
-    from core.raster import read_array
+    from core.grid.raster import read_array
+    from core.terrain import tpi
 
     result = mosaic.run_job("tpi", data["tiles"], str(tmp_path / "tpi.vrt"), OPTIONS["tpi"],
                             engine=engine, chunk_size=64)
@@ -110,7 +111,7 @@ def test_interrupted_job_resumes_with_only_the_missing_chunks(engine, data, tmp_
     assert all(r.get("moments") for r in records)  # the statistics pass was complete
     assert stop_after <= len(first) < len(records)
     for name in first:  # each recorded chunk is a finished file
-        assert os.path.exists(os.path.join(mosaic.job_folder(out), name + ".tif"))
+        assert os.path.exists(os.path.join(manifests.job_folder(out), name + ".tif"))
 
     result = mosaic.run_job("landforms", data["tiles"], out, {}, engine=engine, chunk_size=64)
     assert result.reduced == []  # the statistics were not computed again
@@ -139,7 +140,7 @@ def test_failing_chunk_names_itself_its_bounds_and_the_worker(engine, data, tmp_
     assert "on worker tcp://" in text
     assert "run the same command again" in text
     assert not os.path.exists(out)
-    folder = mosaic.job_folder(out)
+    folder = manifests.job_folder(out)
     done = [r["name"] for r in job_manifest(out)["chunks"] if r["state"] == "done"]
     assert done  # the chunks away from the broken tile are kept for a resume
     assert all(os.path.exists(os.path.join(folder, n + ".tif")) for n in done)

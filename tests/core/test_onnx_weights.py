@@ -10,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from core.models import read_card_items  # noqa: E402
+from core.superres.models import read_card_items  # noqa: E402
 from training.dataset import Dem, PatchSampler  # noqa: E402
 
 MODELS = Path(__file__).resolve().parents[2] / "models"

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from osgeo import gdal, osr
 
-from core import raster
 from core.errors import Cancelled, DemError
-from core.progress import RecordingMonitor
+from core.grid import raster, writing
+from core.grid.progress import RecordingMonitor
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "data")
 UTM_DEM = os.path.join(DATA, "mandakini_srtm90_utm44.tif")  # Float32, -9999 mask
@@ -32,7 +32,7 @@ def _identity_core(halo):
 @pytest.mark.parametrize("src", [UTM_DEM, GEO_DEM])
 def test_identity_round_trips_exactly(tmp_path, src, block_size, halo):
     out = str(tmp_path / "identity.tif")
-    info = raster.process_blocks(src, out, _identity_core(halo), halo=halo,
+    info = writing.process_blocks(src, out, _identity_core(halo), halo=halo,
                                  block_size=block_size)
     want, want_nodata, want_gt, want_wkt = _gdal_values(src)
     got, got_nodata, got_gt, got_wkt = _gdal_values(out)
@@ -78,7 +78,7 @@ def test_nodata_becomes_nan_and_back(tmp_path):
     assert nodata == -9999
     assert np.array_equal(np.isnan(z), raw == nodata)
     out = str(tmp_path / "copy.tif")
-    raster.write_array(out, z, info)
+    writing.write_array(out, z, info)
     back, back_nodata, _, _ = _gdal_values(out)
     assert back_nodata == -9999
     np.testing.assert_array_equal(back, raw)
@@ -91,7 +91,7 @@ def test_upscaled_output_is_aligned(tmp_path):
     def repeat(padded, block):
         return np.kron(padded, np.ones((scale, scale), np.float32))
 
-    info = raster.process_blocks(UTM_DEM, out, repeat, halo=2, scale=scale, block_size=200)
+    info = writing.process_blocks(UTM_DEM, out, repeat, halo=2, scale=scale, block_size=200)
     src = raster.read_info(UTM_DEM)
     x0, dx, rx, y0, ry, dy = src.geotransform
     ds = gdal.Open(out)
@@ -105,7 +105,7 @@ def test_upscaled_output_is_aligned(tmp_path):
 
 def test_output_is_tiled_and_compressed(tmp_path):
     out = str(tmp_path / "t.tif")
-    raster.process_blocks(GEO_DEM, out, _identity_core(0))
+    writing.process_blocks(GEO_DEM, out, _identity_core(0))
     ds = gdal.Open(out)
     meta = ds.GetMetadata("IMAGE_STRUCTURE")
     assert meta["COMPRESSION"] == "DEFLATE"
@@ -116,7 +116,7 @@ def test_cancel_leaves_no_output(tmp_path):
     out = str(tmp_path / "cancelled.tif")
     monitor = RecordingMonitor(cancel_after=2)
     with pytest.raises(Cancelled):
-        raster.process_blocks(UTM_DEM, out, _identity_core(0), block_size=64, monitor=monitor)
+        writing.process_blocks(UTM_DEM, out, _identity_core(0), block_size=64, monitor=monitor)
     assert not os.path.exists(out)
     assert monitor.fractions == pytest.approx([1 / 110, 2 / 110])
 
@@ -130,7 +130,7 @@ def test_failing_function_leaves_no_output(tmp_path):
         return padded
 
     with pytest.raises(RuntimeError):
-        raster.process_blocks(UTM_DEM, out, boom, block_size=64)
+        writing.process_blocks(UTM_DEM, out, boom, block_size=64)
     assert not os.path.exists(out)
 
 
@@ -153,7 +153,7 @@ def test_not_a_raster(tmp_path):
 
 def test_unwritable_output(tmp_path):
     with pytest.raises(DemError, match="does not exist"):
-        raster.process_blocks(GEO_DEM, str(tmp_path / "no" / "such" / "dir.tif"),
+        writing.process_blocks(GEO_DEM, str(tmp_path / "no" / "such" / "dir.tif"),
                               _identity_core(0))
     locked = tmp_path / "locked"
     locked.mkdir()
@@ -162,7 +162,7 @@ def test_unwritable_output(tmp_path):
         if os.access(locked, os.W_OK):
             pytest.skip("running as a user who can write anywhere")
         with pytest.raises(DemError, match="not writable"):
-            raster.process_blocks(GEO_DEM, str(locked / "x.tif"), _identity_core(0))
+            writing.process_blocks(GEO_DEM, str(locked / "x.tif"), _identity_core(0))
     finally:
         locked.chmod(0o700)
 
@@ -197,7 +197,7 @@ def test_no_crs_keeps_cell_units(tmp_path):
     assert not info.has_crs and not info.is_geographic
     assert raster.ground_pixel_size_m(info) == (2.0, 2.0)
     out = str(tmp_path / "out.tif")
-    raster.process_blocks(path, out, _identity_core(0))
+    writing.process_blocks(path, out, _identity_core(0))
     assert gdal.Open(out).GetProjection() == ""
 
 
@@ -256,7 +256,7 @@ def _wgs84_wkt():
 
 def test_integer_output_needs_nodata(tmp_path):
     with pytest.raises(DemError, match="explicit nodata"):
-        raster.process_blocks(GEO_DEM, str(tmp_path / "b.tif"), _identity_core(0),
+        writing.process_blocks(GEO_DEM, str(tmp_path / "b.tif"), _identity_core(0),
                               data_type="Byte")
 
 
@@ -264,9 +264,9 @@ def test_require_valid_refuses_all_nodata_and_leaves_no_file(tmp_path):
     path = _make_raster(tmp_path / "empty.tif", np.full((5, 7), np.nan, np.float32), epsg=32633)
     out = str(tmp_path / "out.tif")
     with pytest.raises(DemError, match="no valid cell"):
-        raster.process_blocks(path, out, _identity_core(1), halo=1, block_size=3,
+        writing.process_blocks(path, out, _identity_core(1), halo=1, block_size=3,
                               require_valid=True)
     assert not os.path.exists(out)
     # Without the flag the same input is a legitimate all-nodata layer.
-    raster.process_blocks(path, out, _identity_core(1), halo=1, block_size=3)
+    writing.process_blocks(path, out, _identity_core(1), halo=1, block_size=3)
     assert np.isnan(gdal.Open(out).ReadAsArray()).all()

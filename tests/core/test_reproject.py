@@ -1,4 +1,4 @@
-"""core.reproject: hand-known UTM coordinates, lon/lat axis order, failures as NaN, a given
+"""core.survey.reproject: hand-known UTM coordinates, lon/lat axis order, failures as NaN, a given
 operation (and its inverse) run as written with the default as fallback, and the vectorised
 path equal to osr point by point."""
 import math
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from osgeo import osr
 
-from core import reproject
 from core.errors import DemError
+from core.survey import reproject
 
 WGS84, UTM44 = "EPSG:4326", "EPSG:32644"
 A, F = 6378137.0, 1 / 298.257223563  # WGS84 ellipsoid
@@ -17,7 +17,7 @@ K0 = 0.9996  # UTM scale on the central meridian
 
 @pytest.fixture(params=[True, False], ids=["osr-exceptions", "osr-error-codes"])
 def osr_mode(request):
-    """Both ways osr reports errors: core.raster turns exceptions on, a caller may not."""
+    """Both ways osr reports errors: core.grid.raster turns exceptions on, a caller may not."""
     before = osr.GetUseExceptions()
     (osr.UseExceptions if request.param else osr.DontUseExceptions)()
     yield
@@ -125,7 +125,7 @@ def test_same_crs_and_bad_input(osr_mode):
 
 
 def test_an_operation_proj_cannot_create_falls_back_to_the_default_with_a_warning():
-    from core.progress import Monitor
+    from core.grid.progress import Monitor
 
     class Recorder(Monitor):
         def __init__(self):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from core.models import read_card_items
+from core.superres.models import read_card_items
 from training.evaluate import markdown_table, reproduction_table
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""Inputs are never harmed, outputs come in the format asked, bad input is a message (issue 24):
+"""Inputs are never harmed, outputs come in the format asked, bad input is a message:
 the QGIS-free core and the `python -m core.batch` front door. Every data-loss case compares the
 checksums of every input file before and after (tests/helpers_guard.untouched)."""
 import json
@@ -16,9 +16,12 @@ import pytest
 from onnx import TensorProto, helper
 from osgeo import gdal, ogr
 
-from core import batch, destinations, inference, mosaic, raster, safety
+from core import batch
 from core.errors import DemError
-from core.progress import Monitor
+from core.grid import destinations, raster, safety
+from core.grid.progress import Monitor
+from core.largearea import manifest as manifests
+from core.superres import inference
 from tests.helpers_guard import batch_params, untouched
 from tests.helpers_onnx import card_for, write_model
 from tests.mosaic_data import MANDAKINI, cut_tiles
@@ -235,7 +238,7 @@ def test_too_little_free_space_is_refused_before_any_work_in_process(dem, tmp_pa
 
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 1000, 1000))
-    from core import tpi
+    from core.terrain import tpi
 
     with pytest.raises(DemError, match="Not enough free disk space"):
         tpi.tpi_raster(dem, str(tmp_path / "o.tif"), tpi.neighbourhood(
@@ -248,7 +251,8 @@ import resource, signal, sys
 sys.path.insert(0, sys.argv[1])
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails as on a full disk
 resource.setrlimit(resource.RLIMIT_FSIZE, (150_000, 150_000))
-from core import tpi, raster
+from core.terrain import tpi
+from core.grid import raster
 from core.errors import DemError
 try:
     tpi.tpi_raster(sys.argv[2], sys.argv[3],
@@ -391,11 +395,11 @@ def test_the_summary_counts_add_up_fresh_and_resumed(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 0, err
     now, earlier, empty = map(int, SUMMARY.search(err).groups())
-    total = len(mosaic.Manifest.load(os.path.join(mosaic.job_folder(out), "manifest.json"))
+    total = len(manifests.Manifest.load(os.path.join(manifests.job_folder(out), "manifest.json"))
                 .chunks)
     assert earlier == 0 and empty > 0 and now + empty == total
     # Drop a third of the finished chunks from the record: a rerun computes just those.
-    manifest_path = os.path.join(mosaic.job_folder(out), "manifest.json")
+    manifest_path = os.path.join(manifests.job_folder(out), "manifest.json")
     data = json.load(open(manifest_path, encoding="utf-8"))
     done = [r for r in data["chunks"] if r["state"] == "done"]
     for r in done[: len(done) // 3]:
@@ -414,7 +418,7 @@ def test_the_summary_counts_add_up_fresh_and_resumed(tmp_path, capsys):
 
 def _lock(folder, pid, host=None):
     os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, mosaic.LOCK), "w", encoding="utf-8") as f:
+    with open(os.path.join(folder, manifests.LOCK), "w", encoding="utf-8") as f:
         json.dump({"host": host or socket.gethostname(), "pid": pid,
                    "started": "2026-01-01T00:00:00+0000"}, f)
 
@@ -423,7 +427,7 @@ def test_a_second_run_on_the_same_output_is_refused_naming_the_holder(dem, tmp_p
     out = str(tmp_path / "tpi.tif")
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        _lock(mosaic.job_folder(out), holder.pid)
+        _lock(manifests.job_folder(out), holder.pid)
         code, err = run_batch(["tpi", dem, out], capsys)
         assert code == 1
         assert f"process {holder.pid}" in err and socket.gethostname() in err
@@ -436,12 +440,12 @@ def test_a_second_run_on_the_same_output_is_refused_naming_the_holder(dem, tmp_p
     code, err = run_batch(["tpi", dem, out], capsys)
     assert code == 0, err
     assert "Taking over the job" in err and f"process {holder.pid}" in err
-    assert os.path.exists(out) and not os.path.exists(mosaic.job_folder(out))
+    assert os.path.exists(out) and not os.path.exists(manifests.job_folder(out))
 
 
 def test_a_lock_from_another_host_is_respected(dem, tmp_path, capsys):
     out = str(tmp_path / "tpi.vrt")
-    _lock(mosaic.job_folder(out), 1, host="elsewhere.example")
+    _lock(manifests.job_folder(out), 1, host="elsewhere.example")
     code, err = run_batch(["tpi", dem, out], capsys)
     assert code == 1 and "names host elsewhere.example, process 1" in err
 
@@ -449,10 +453,10 @@ def test_a_lock_from_another_host_is_respected(dem, tmp_path, capsys):
 def test_the_lock_is_released_after_a_run_and_after_a_refusal(dem, tmp_path, capsys):
     out = str(tmp_path / "tpi.vrt")
     assert run_batch(["tpi", dem, out], capsys)[0] == 0
-    assert not os.path.exists(os.path.join(mosaic.job_folder(out), mosaic.LOCK))
+    assert not os.path.exists(os.path.join(manifests.job_folder(out), manifests.LOCK))
     code, _ = run_batch(["tpi", dem, out, "--radius", "3"], capsys)  # other parameters
     assert code == 1
-    assert not os.path.exists(os.path.join(mosaic.job_folder(out), mosaic.LOCK))
+    assert not os.path.exists(os.path.join(manifests.job_folder(out), manifests.LOCK))
 
 
 # --- the guard itself ------------------------------------------------------------------------

@@ -1,11 +1,12 @@
-"""core.sampling: cell-centre convention, exactness of each method on known surfaces, the
+"""core.survey.sampling: cell-centre convention, exactness of each method on known surfaces, the
 nodata/edge/outside rules, and blocked reads equal to in-memory sampling."""
 import numpy as np
 import pytest
 
-from core import sampling
 from core.errors import DemError
-from core.raster import RasterInfo, read_info, write_array
+from core.grid.raster import RasterInfo, read_info
+from core.grid.writing import write_array
+from core.survey import sampling
 
 # 1000 m cells, origin (500000, 4000000), north up: cell (r, c) centre = (500500 + 1000c,
 # 3999500 − 1000r).

@@ -29,7 +29,7 @@ def tiny_vdsr30(tmp_path_factory):
 
 
 def test_one_file_with_every_scale_in_its_card(tiny_vdsr30):
-    from core.models import read_card
+    from core.superres.models import read_card
 
     assert [p.name for p in tiny_vdsr30] == ["vdsr30.onnx"]
     card = read_card(str(tiny_vdsr30[0]))
@@ -41,13 +41,14 @@ def test_one_file_with_every_scale_in_its_card(tiny_vdsr30):
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_runner_and_evaluation_agree_at_every_scale(tiny_vdsr30, tmp_path, scale):
-    from core import inference, raster
+    from core.grid import raster, writing
+    from core.superres import inference
     from training.evaluate import OnnxModel
     from training.export import PARITY_TOLERANCE_M
 
     z = _dem("x.tif", 60, 3).z
     src, out = str(tmp_path / "in.tif"), str(tmp_path / "out.tif")
-    raster.write_array(src, z, raster.RasterInfo(60, 60, (0.0, 90.0, 0.0, 0.0, 0.0, -90.0)))
+    writing.write_array(src, z, raster.RasterInfo(60, 60, (0.0, 90.0, 0.0, 0.0, 0.0, -90.0)))
     inference.superresolve(src, out, scale, model_file=str(tiny_vdsr30[0]), device="cpu",
                            tile_size=24)
     tiled, _ = raster.read_array(out)

@@ -1,5 +1,6 @@
-"""core.survey and core.report: statistics equal hand-computed values, skipped points are
-counted by reason, zero usable points is a clear error, and the HTML report is well formed."""
+"""core.survey.accuracy and core.survey.report: statistics equal hand-computed values, skipped
+points are counted by reason, zero usable points is a clear error, and the HTML report is well
+formed."""
 import dataclasses
 import html
 import math
@@ -10,10 +11,12 @@ import numpy as np
 import pytest
 from osgeo import gdal, osr
 
-from core import report, sampling, survey
 from core.errors import DemError
-from core.progress import RecordingMonitor
-from core.raster import RasterInfo, read_array, write_array
+from core.grid.progress import RecordingMonitor
+from core.grid.raster import RasterInfo, read_array
+from core.grid.writing import write_array
+from core.survey import accuracy as survey
+from core.survey import report, sampling
 
 # reason codes, short so the expected lists line up
 OK, OUT, EDG, NOD, POS = (sampling.SAMPLED, sampling.OUTSIDE, sampling.EDGE,

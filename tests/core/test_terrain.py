@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from core.terrain import slope_degrees, steeper_than
+from core.terrain.slope import slope_degrees, steeper_than
 
 
 def _saga_slope(z, dx, dy):

@@ -4,9 +4,10 @@ import math
 import numpy as np
 import pytest
 
-from core import tpi as tp
 from core.errors import DemError
-from core.raster import RasterInfo, read_array, write_array
+from core.grid.raster import RasterInfo, read_array
+from core.grid.writing import write_array
+from core.terrain import tpi as tp
 
 UTM = 'PROJCS["WGS 84 / UTM zone 44N",GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]],PROJECTION["Transverse_Mercator"],PARAMETER["latitude_of_origin",0],PARAMETER["central_meridian",81],PARAMETER["scale_factor",0.9996],PARAMETER["false_easting",500000],PARAMETER["false_northing",0],UNIT["metre",1]]'  # noqa: E501
 WGS84 = 'GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]]'  # noqa: E501
@@ -79,7 +80,7 @@ def test_geographic_map_units_are_metres_and_elliptical():
     # 3 arc-second cells at 60° N: about 46 m wide, 93 m tall.
     info = RasterInfo(31, 25, (10.0, 1 / 1200, 0, 60.5, 0, -1 / 1200), WGS84)
     nb = tp.neighbourhood("circle", 200.0, 0, "map units", info)
-    from core.raster import ground_pixel_size_m
+    from core.grid.raster import ground_pixel_size_m
 
     dx, dy = ground_pixel_size_m(info)
     assert 45 < dx < 47 and 92 < dy < 94

@@ -293,7 +293,7 @@ def test_onnx_files_contract_and_parity(tiny_run):
 def test_onnx_is_offset_equivariant(tiny_run):
     import onnxruntime as ort
 
-    from core.models import read_card
+    from core.superres.models import read_card
 
     _, paths, _, _ = tiny_run
     for path in paths:
@@ -308,7 +308,7 @@ def test_onnx_is_offset_equivariant(tiny_run):
 
 
 def test_card_content(tiny_run):
-    from core.models import read_card_items
+    from core.superres.models import read_card_items
 
     ckpt, paths, _, _ = tiny_run
     card = read_card_items(str(paths[1]))
@@ -334,8 +334,9 @@ def test_card_content(tiny_run):
 def test_runner_reads_the_card_and_tiles_like_whole_file_inference(tiny_run, tmp_path):
     """The exported file works in the plugin's runner: card accepted, tiled result equal to
     whole-array inference (what training.evaluate does) to the parity tolerance."""
-    from core import inference, raster
-    from core.models import read_card as runner_card
+    from core.grid import raster, writing
+    from core.superres import inference
+    from core.superres.models import read_card as runner_card
     from training.evaluate import OnnxModel
     from training.export import PARITY_TOLERANCE_M
 
@@ -347,7 +348,7 @@ def test_runner_reads_the_card_and_tiles_like_whole_file_inference(tiny_run, tmp
     info = raster.RasterInfo(64, 64, (500000.0, 90.0, 0.0, 4000000.0, 0.0, -90.0),
                              _utm_wkt())
     src, out = str(tmp_path / "in.tif"), str(tmp_path / "out.tif")
-    raster.write_array(src, dem.z, info)
+    writing.write_array(src, dem.z, info)
     inference.superresolve(src, out, 2, model_file=str(path), device="cpu", tile_size=24)
     tiled, _ = raster.read_array(out)
     whole = OnnxModel(path, threads=1).upscale(dem.z.astype(np.float64), 90.0, 2)

@@ -1,4 +1,4 @@
-"""core.vertical and survey.assess across vertical references: survey points made from the
+"""core.survey.vertical and survey.assess across vertical references: survey points made from the
 Mandakini DEM's own EGM96 heights and converted by the test to WGS84 ellipsoidal heights
 (tests/helpers_vertical.py) agree with it to the millimetre whether the references are declared
 or stated; without any the log names the assumption; the correction itself equals PROJ's
@@ -12,9 +12,10 @@ import textwrap
 import numpy as np
 import pytest
 
-from core import report, survey, vertical
 from core.errors import DemError
-from core.progress import RecordingMonitor
+from core.grid.progress import RecordingMonitor
+from core.survey import accuracy as survey
+from core.survey import report, vertical
 from tests.helpers_vertical import declare_egm96, ellipsoidal_points, srs, wkt
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -147,7 +148,7 @@ def test_a_missing_geoid_grid_fails_naming_it(points, declared_dem, tmp_path):
     np.save(tmp_path / "pts.npy", np.vstack([points["lon"], points["lat"], points["h"]]))
     script = textwrap.dedent(f"""
         import numpy as np
-        from core import survey
+        from core.survey import accuracy as survey
         from core.errors import DemError
         lon, lat, h = np.load({str(tmp_path / "pts.npy")!r})
         try:

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 from demsr.core import attraction as core_attraction
-from demsr.core.raster import read_array
+from demsr.core.grid.raster import read_array
 from osgeo import gdal
 from qgis.core import QgsProcessingException
 

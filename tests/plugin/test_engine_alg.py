@@ -27,7 +27,8 @@ def test_engine_parameter_is_advanced_and_optional(demsr_provider):
 
 
 def test_batch_defaults_are_the_processing_defaults(demsr_provider):
-    from demsr.core import attraction, mosaic
+    from demsr.core import attraction
+    from demsr.core.largearea import mosaic
 
     for name in ALGORITHMS:
         alg = demsr_provider.algorithm(name)

@@ -1,4 +1,4 @@
-"""Inputs are never harmed, outputs come in the format asked, bad input is a message (issue 24),
+"""Inputs are never harmed, outputs come in the format asked, bad input is a message,
 through the front doors users take: processing.run (the `run_alg` fixture) and qgis_process.
 Both go through the inputs guard (tests/helpers_guard.py), which fails a test whose run changed
 any input file; the data-loss tests also compare the checksums themselves."""

@@ -6,8 +6,9 @@ import os
 
 import numpy as np
 import pytest
-from demsr.core import sampling, survey
-from demsr.core.raster import read_info
+from demsr.core.grid.raster import read_info
+from demsr.core.survey import accuracy as survey
+from demsr.core.survey import sampling
 from osgeo import gdal
 from qgis.core import (
     QgsCoordinateReferenceSystem,
@@ -347,7 +348,7 @@ def test_cancel_leaves_no_file(mandakini, demsr_provider, tmp_path):
 ])
 def test_reprojection_agrees_with_qgis_within_a_millimetre(src, dst, box):
     from demsr.algorithms.surveyrmse import _crs_wkt, _operation
-    from demsr.core.reproject import reproject_points
+    from demsr.core.survey.reproject import reproject_points
 
     a, b = QgsCoordinateReferenceSystem(src), QgsCoordinateReferenceSystem(dst)
     context = QgsProject.instance().transformContext()

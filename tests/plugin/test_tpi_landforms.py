@@ -1,7 +1,7 @@
 """demsr:tpi and demsr:landforms through processing.run on the bundled Mandakini DEM."""
 import numpy as np
 import pytest
-from demsr.core.landforms import CLASSES
+from demsr.core.terrain.landforms import CLASSES
 from osgeo import gdal
 from qgis.core import QgsProcessingException, QgsVectorLayer
 

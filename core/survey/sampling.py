@@ -28,10 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 from osgeo import gdal
 
-from .errors import DemError
-from .kernels import keys_weights
-from .progress import Monitor
-from .raster import RasterInfo, open_raster, read_info
+from ..errors import DemError
+from ..grid.kernels import keys_weights
+from ..grid.progress import Monitor
+from ..grid.raster import RasterInfo, open_raster, read_info
 
 METHODS = ("nearest", "bilinear", "bicubic")
 
@@ -279,7 +279,7 @@ def sample_raster(source, x, y, method: str = "bilinear", band: int = 1,
         plan = plan_sampling(info, x, y, method, block_size)
     rb = ds.GetRasterBand(band)
     # float32 holds every Byte/Int16/UInt16/Float32 value exactly; wider types stay float64
-    # (the same rule as core.raster uses for its own reads).
+    # (the same rule as core.grid.raster uses for its own reads).
     dtype = np.float64 if info.data_type in ("Float64", "Int32", "UInt32") else np.float32
     halo = _HALO[method]
     reason = plan.reason.copy()
@@ -303,7 +303,7 @@ def sample_raster(source, x, y, method: str = "bilinear", band: int = 1,
 
 def _read_block(band, info: RasterInfo, row: int, col: int, height: int, width: int,
                 halo: int, dtype) -> np.ndarray:
-    """core.raster.read_window's result (NaN for nodata and outside), read faster: GDAL
+    """core.grid.raster.read_window's result (NaN for nodata and outside), read faster: GDAL
     converts to float while decoding into the final array (no second copy), and only the
     declared nodata value is turned into NaN here; NaN/±inf cells stay non-finite and are
     caught after interpolation. Profiling showed read_window's extra copies at ~20 % of the

@@ -1,6 +1,6 @@
 """Keys (1981) cubic convolution: the one kernel behind bicubic point sampling
-(core.sampling) and the bicubic upsampling front of the super-resolution models
-(core.inference, training.networks).
+(core.survey.sampling) and the bicubic upsampling front of the super-resolution models
+(core.superres.inference, training.networks).
 
     W(d) = (a + 2)|d|³ − (a + 3)|d|² + 1          for |d| ≤ 1
     W(d) = a|d|³ − 5a|d|² + 8a|d| − 4a            for 1 < |d| < 2
@@ -31,7 +31,7 @@ def keys_kernel(d, a: float = KEYS_A):
 
     A number is evaluated in Python floats (C pow), an array by numpy, whose vectorised power
     may round the last bit differently; the number path keeps the models' bicubic taps
-    (core.inference.bicubic_phase_taps) bit for bit what they were trained with."""
+    (core.superres.inference.bicubic_phase_taps) bit for bit what they were trained with."""
     if np.ndim(d) == 0:
         d = abs(float(d))
         return _inner(d, a) if d <= 1.0 else (_outer(d, a) if d < 2.0 else 0.0)
@@ -45,7 +45,8 @@ def bicubic_phase_taps(scale: int) -> np.ndarray:
     Grids are cell-centre aligned: sub-cell i sits at coarse coordinate k + (i + 0.5)/S − 0.5,
     the convention of an S × S block mean. Rows are normalised to sum to exactly 1 so that
     constant offsets pass through unchanged (the networks' offset-equivariance relies on it).
-    The runner (core.inference) and the training networks build their fixed upsampling front
+    The runner (core.superres.inference) and the training networks build their fixed upsampling
+    front
     from these same taps; they live here, with no GDAL import, so that training runs where
     GDAL is not installed (a GPU machine).
     """

@@ -8,7 +8,8 @@ its `.aux.xml` side file; an output is the file it writes and the side files a c
 Two tables of one GeoPackage are distinct files here: a run may add a table beside its input.
 A folder of tiles is an input too: an output inside it would be read as a tile by the next run.
 
-Used by the algorithms (algorithms/base.py) and by core.mosaic.check_paths (core.batch, ENGINE).
+Used by the algorithms (algorithms/base.py) and by core.largearea.mosaic.check_paths (core.batch,
+ENGINE).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 from osgeo import gdal
 
-from .errors import DemError
+from ..errors import DemError
 
 gdal.UseExceptions()
 
@@ -27,7 +28,7 @@ _GDAL_GPKG = re.compile(r"^GPKG:(?P<path>.+):(?P<table>[^:/\\]+)$", re.IGNORECAS
 _ARCHIVES = ("/vsizip/", "/vsigzip/", "/vsitar/", "/vsi7z/", "/vsirar/")
 # Containers whose tables are separate datasets: writing a new table leaves the others alone.
 _CONTAINERS = (".gpkg", ".sqlite", ".db")
-# What a commit writes or removes beside a raster (core.raster.commit_partial).
+# What a commit writes or removes beside a raster (core.grid.raster.commit_partial).
 _SIDE_FILES = (".aux.xml", ".ovr")
 
 

@@ -1,8 +1,8 @@
 """DEM super-resolution with an ONNX network, tile by tile (docs/DESIGN.md §3).
 
 The runner knows nothing about any particular network: scales, input convention, normalisation
-and receptive field come from the model card (core.models). One onnxruntime session serves every
-tile of a run. onnxruntime is imported lazily so that the plugin loads without it.
+and receptive field come from the model card (core.superres.models). One onnxruntime session serves
+every tile of a run. onnxruntime is imported lazily so that the plugin loads without it.
 
 Why the result does not depend on the tiling:
 
@@ -31,11 +31,11 @@ import numpy as np
 from osgeo import gdal
 from scipy import ndimage
 
-from . import raster
-from .errors import Cancelled, DemError
-from .kernels import bicubic_phase_taps
+from ..errors import Cancelled, DemError
+from ..grid import raster, writing
+from ..grid.kernels import bicubic_phase_taps
+from ..grid.progress import Monitor
 from .models import ModelCard, bundled_families, bundled_model, read_card, require_scale
-from .progress import Monitor
 
 DEVICES = ("auto", "cuda", "cpu")
 CUDA = "CUDAExecutionProvider"
@@ -556,7 +556,7 @@ def superresolve(
     previous = gdal.GetThreadLocalConfigOption("GDAL_NUM_THREADS", None)
     gdal.SetThreadLocalConfigOption("GDAL_NUM_THREADS", "ALL_CPUS")
     try:
-        out_info = raster.process_blocks(
+        out_info = writing.process_blocks(
             source, output, runner, halo=plan.halo, scale=scale, block_size=plan.tile,
             data_type="Float32", monitor=monitor, require_valid=True,
             extra_outputs=[(spread_output, "Float32", None)] if spread_output else (),

@@ -17,8 +17,8 @@ kernels of a few dozen cells where a direct sum is cheaper than any transform.
 
 Radii are given in cells or in map units. Map units are CRS units for a projected raster (or for
 one without CRS) and **metres** for a geographic raster, converted with the ground cell size at
-the raster's central latitude (:func:`core.raster.ground_pixel_size_m`). When the ground cell is
-not square (degrees: a cell is narrower east–west than north–south away from the equator) a
+the raster's central latitude (:func:`core.grid.raster.ground_pixel_size_m`). When the ground cell
+is not square (degrees: a cell is narrower east–west than north–south away from the equator) a
 radius in map units becomes an ellipse in cells, so the window covers a true circle on the ground.
 Radii in cells always treat the cell as square.
 """
@@ -35,9 +35,9 @@ import numpy as np
 from scipy import fft as sp_fft
 from scipy import ndimage
 
-from .errors import DemError
-from .progress import Monitor
-from .raster import (
+from ..errors import DemError
+from ..grid.progress import Monitor
+from ..grid.raster import (
     DEFAULT_BLOCK,
     NO_VALID_CELL,
     RasterInfo,
@@ -563,7 +563,7 @@ def tpi_raster(
     Standardisation needs the global mean and sd: a first pass over the blocks collects them,
     the second writes. Returns {'cells', 'mean', 'sd', 'neighbourhood'}.
     """
-    from .raster import process_blocks
+    from ..grid.writing import process_blocks
 
     monitor = monitor or Monitor()
     info = read_info(source)

@@ -13,9 +13,11 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from .errors import DemError
+from ..errors import DemError
 
-MODELS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models")
+# The plugin folder (the repository root) holds models/: three levels up from core/superres/.
+MODELS_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "models")
 CARD_VERSION = 1
 INPUT_SPACES = ("coarse", "upsampled")
 REQUIRED_KEYS = (

@@ -19,8 +19,8 @@ Residual e = DEM − survey (positive: the DEM is too high). Per DEM:
 Zero usable points raise a DemError: no statistic is ever NaN because nothing was there to count.
 
 `assess` is the whole assessment of one or more DEMs, QGIS-free: reprojection once per CRS,
-the survey heights brought into each DEM's vertical reference (core.vertical), sampling with a
-plan shared by DEMs on one grid, `compare`, and the log. demsr:surveyrmse and
+the survey heights brought into each DEM's vertical reference (core.survey.vertical), sampling with
+a plan shared by DEMs on one grid, `compare`, and the log. demsr:surveyrmse and
 benchmarks/bench_surveyrmse.py both call it.
 """
 from __future__ import annotations
@@ -32,10 +32,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..errors import DemError
+from ..grid.progress import Monitor
+from ..grid.raster import read_info
 from . import vertical
-from .errors import DemError
-from .progress import Monitor
-from .raster import read_info
 from .reproject import reproject_points, same_crs
 from .sampling import (
     EDGE,

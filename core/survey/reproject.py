@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 from osgeo import gdal, osr
 
-from .errors import DemError
-from .progress import Monitor
+from ..errors import DemError
+from ..grid.progress import Monitor
 
 CHUNK = 100_000  # points per PROJ call: osr returns a list of tuples, so memory stays bounded
 _SPLIT = 16  # how many pieces a call is split into when one of its points fails
@@ -63,7 +63,7 @@ def _transform_block(ct: osr.CoordinateTransformation, xy: np.ndarray) -> np.nda
     try:
         out = np.asarray(ct.TransformPoints(xy), dtype=np.float64)[:, :xy.shape[1]]
     except RuntimeError:
-        # With osr exceptions on (core.raster turns them on), one failing point fails the whole
+        # With osr exceptions on (core.grid.raster turns them on), one failing point fails the whole
         # call: split it until the failing points stand alone.
         if len(xy) == 1:
             return np.full((1, xy.shape[1]), np.nan)

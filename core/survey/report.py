@@ -16,9 +16,9 @@ import tempfile
 
 import numpy as np
 
-from .errors import DemError
-from .kernels import KEYS_A
-from .survey import STATISTICS, Comparison
+from ..errors import DemError
+from ..grid.kernels import KEYS_A
+from .accuracy import STATISTICS, Comparison
 
 SCATTER_POINTS_MAX = 4000  # above this the scatter becomes a density plot
 _W, _H = 420, 300  # SVG size in px

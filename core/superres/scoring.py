@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from .terrain import slope_degrees
+from ..terrain.slope import slope_degrees
 
 BASELINES = ("nearest", "bilinear", "bicubic", "lanczos")
 _GDAL_RESAMPLING = {

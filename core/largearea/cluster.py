@@ -1,4 +1,4 @@
-"""The Dask engine of core.mosaic: a LocalCluster on this machine or an existing cluster.
+"""The Dask engine of core.largearea.mosaic: a LocalCluster on this machine or an existing cluster.
 
 Dask (`dask.distributed`) is imported only here and only when a distributed run is asked for,
 so the plugin and in-process runs work without it. The engine does three things for a job:
@@ -19,9 +19,9 @@ import sys
 import time
 import uuid
 
-from .errors import Cancelled, DemError
-from .mosaic import ChunkFailed, worker_check
-from .progress import Monitor
+from ..errors import Cancelled, DemError
+from ..grid.progress import Monitor
+from .engine import ChunkFailed, worker_check
 
 INSTALL_HINT = 'pip install "dask[distributed]"'
 # An unreachable scheduler is reported after this long, not after Dask's default 30 s.
@@ -62,8 +62,8 @@ class WorkerError(DemError):
 
 
 def _run_on_worker(func, args: tuple, pass_threads: bool):
-    """The task Dask runs: one core.mosaic chunk function, with the worker's thread count and its
-    identity added to the result (and to any error)."""
+    """The task Dask runs: one core.largearea.mosaic chunk function, with the worker's thread count
+    and its identity added to the result (and to any error)."""
     from distributed import get_worker
 
     worker = get_worker()
@@ -243,7 +243,7 @@ class DaskEngine:
 
 def engine_for(spec: str | None, workers: int | None = None, memory_limit: str = "auto",
                monitor: Monitor | None = None):
-    """The engine a user asked for: '' → in this process (core.mosaic.InProcessEngine);
+    """The engine a user asked for: '' → in this process (core.largearea.mosaic.InProcessEngine);
     'local' or 'local:N' → a LocalCluster (N workers, default one per core); anything else →
     the scheduler at that address or scheduler file."""
     from .mosaic import InProcessEngine

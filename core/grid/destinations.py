@@ -1,9 +1,9 @@
 """Raster destinations: the format a path asks for, and a finished GeoTIFF delivered in it.
 
 Every raster this package writes is computed into a hidden tiled GeoTIFF beside its destination
-(core.raster.GeoTiffWriter, core.mosaic.translate). `resolve` says, before any work, which GDAL
-driver the destination's extension names (refusing an extension no driver can create, and a
-GeoPackage table that already exists); `deliver` then turns the finished GeoTIFF into that
+(core.grid.raster.GeoTiffWriter, core.largearea.mosaic.translate). `resolve` says, before any work,
+which GDAL driver the destination's extension names (refusing an extension no driver can create, and
+a GeoPackage table that already exists); `deliver` then turns the finished GeoTIFF into that
 format under another hidden name and renames it into place, so the destination is the old file,
 absent, or the complete new one. A GeoPackage that exists already receives a new raster table
 beside its other tables; it is never replaced.
@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from osgeo import gdal
 
-from .errors import DemError
+from ..errors import DemError
+from .files import commit_partial, partial_path, remove_raster
 
 gdal.UseExceptions()
 
@@ -100,8 +101,8 @@ def resolve(path: str, what: str = "OUTPUT", table: str = "", allow_vrt: bool = 
     """The Destination a raster output path names, refusing what cannot be written.
 
     No extension: GeoTIFF with `.tif` added. `.vrt` only where the caller binds files itself
-    (`allow_vrt`, core.mosaic). An existing GeoPackage gets a new raster table (`table`, else
-    the file's stem); an existing table of that name is refused, never replaced."""
+    (`allow_vrt`, core.largearea.mosaic). An existing GeoPackage gets a new raster table (`table`,
+    else the file's stem); an existing table of that name is refused, never replaced."""
     path = str(path)
     ext = os.path.splitext(path)[1].lower().lstrip(".")
     if not ext:
@@ -165,7 +166,6 @@ def convert(geotiff: str, dest: Destination, monitor=None) -> None:
     name their side files after it: .prj, .sgrd, .hdr), then every file is renamed into place,
     the raster last. A new table in an existing GeoPackage is written in place and dropped
     again if the conversion fails."""
-    from .raster import partial_path, remove_raster
 
     def progress(fraction, _message, _data):
         if monitor is not None:
@@ -241,7 +241,6 @@ def _drop_gpkg_table(path: str, table: str) -> None:
 def discard(dest: Destination) -> None:
     """Undo a delivered output (a later step of the run failed): drop the table it added to an
     existing GeoPackage, or remove the file it wrote with its side files."""
-    from .raster import remove_raster
 
     if dest.append:
         _drop_gpkg_table(dest.path, dest.table)
@@ -254,7 +253,6 @@ def discard(dest: Destination) -> None:
 def deliver(geotiff: str, dest: Destination, monitor=None) -> None:
     """Put the finished hidden `geotiff` under `dest`: renamed when a GeoTIFF is asked for,
     converted (and the GeoTIFF removed) otherwise."""
-    from .raster import commit_partial, remove_raster
 
     if dest.is_geotiff:
         commit_partial(geotiff, dest.path)

@@ -9,9 +9,9 @@ Two schemes:
   plus slope.
 
 The TPI grids are float32 and the standardised TPI is taken as a Float32 grid stores it, as in
-SAGA (:func:`core.tpi.standardised_float32`). No standardised grid is built: each class boundary
-on the standardised TPI becomes an exact bound on the TPI itself (:func:`class_bounds`), and the
-bands are counts of the bounds a cell's TPI exceeds.
+SAGA (:func:`core.terrain.tpi.standardised_float32`). No standardised grid is built: each class
+boundary on the standardised TPI becomes an exact bound on the TPI itself (:func:`class_bounds`),
+and the bands are counts of the bounds a cell's TPI exceeds.
 
 Output is Byte with 0 for nodata. A raster of up to _IN_MEMORY_CELLS cells is classified whole in
 memory; larger ones are processed in blocks: a first pass collects the global TPI statistics
@@ -29,20 +29,19 @@ from typing import Callable
 import numpy as np
 from osgeo import gdal
 
-from . import tpi as tpi_mod
-from .errors import DemError
-from .progress import Monitor
-from .raster import (
+from ..errors import DemError
+from ..grid.progress import Monitor
+from ..grid.raster import (
     NO_VALID_CELL,
     RasterInfo,
     geographic_cell_size_m,
     ground_pixel_size_m,
-    process_blocks,
     read_array,
     read_info,
-    write_array,
 )
-from .terrain import steeper_than
+from ..grid.writing import process_blocks, write_array
+from . import tpi as tpi_mod
+from .slope import steeper_than
 
 SCHEMES = ("landforms10", "slopeposition6")
 SCHEME_TITLES = {
@@ -204,8 +203,8 @@ def classify_array(z: np.ndarray, settings: Settings, info: RasterInfo | None = 
     """Whole-raster classification of an in-memory DEM (NaN = nodata) → uint8 codes.
 
     The TPI grids are float32 and standardised through float32 bounds, as SAGA stores them
-    (see :func:`core.tpi.standardised_float32`); the slope needs no padding (the grid edge takes
-    the one-sided differences a NaN neighbour would).
+    (see :func:`core.terrain.tpi.standardised_float32`); the slope needs no padding (the grid edge
+    takes the one-sided differences a NaN neighbour would).
     """
     return _classify_whole(z, settings, info, monitor or Monitor())[0]
 

@@ -27,8 +27,8 @@ from typing import NamedTuple
 import numpy as np
 from osgeo import gdal, osr
 
-from .errors import DemError
-from .progress import Monitor
+from ..errors import DemError
+from ..grid.progress import Monitor
 from .reproject import CHUNK, _srs, _transform_block, reproject_points, same_crs
 
 

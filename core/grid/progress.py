@@ -5,7 +5,7 @@ default. Long loops call :meth:`Monitor.check` once per block so a cancelled run
 """
 from __future__ import annotations
 
-from .errors import Cancelled
+from ..errors import Cancelled
 
 
 class Monitor:

@@ -1,0 +1,1 @@
+"""Raster grids: blocked I/O written all or nothing, progress, kernels."""

@@ -1,0 +1,1 @@
+"""Large areas: chunked, resumable jobs over mosaics, in process or on Dask."""

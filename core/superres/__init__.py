@@ -1,0 +1,1 @@
+"""Super-resolution: the tiled ONNX runner, model cards, scoring."""

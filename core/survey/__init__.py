@@ -1,0 +1,1 @@
+"""Accuracy against survey points: sampling, heights, statistics, report."""

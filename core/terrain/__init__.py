@@ -1,0 +1,1 @@
+"""Terrain: topographic position index, landform classes, slope."""
