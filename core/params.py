@@ -57,8 +57,25 @@ class Choice:
         return self.label or self.name
 
 
+class _Named:
+    """What a parameter's or an output's public id (`name`) gives the command line."""
+
+    name: str
+
+    @property
+    def key(self) -> str:
+        """The name in core calls, job manifests and on the command line (--key)."""
+        return self.name.lower()
+
+    @property
+    def flags(self) -> list[str]:
+        """Command-line spellings: --small-radius, and --small_radius where that differs."""
+        dashed = "--" + self.key.replace("_", "-")
+        return [dashed] if "_" not in self.key else [dashed, "--" + self.key]
+
+
 @dataclass(frozen=True)
-class Param:
+class Param(_Named):
     """One parameter, declared once.
 
     `choices` is a tuple of Choice, or for options known only at run time (the bundled models)
@@ -81,17 +98,6 @@ class Param:
     extension: str = ""  # FILE: the file type
     parent: str = ""  # FIELD: the layer parameter it belongs to
     default_text: str = ""  # the default in words, where the value alone says too little
-
-    @property
-    def key(self) -> str:
-        """The name in core calls, job manifests and on the command line (--key)."""
-        return self.name.lower()
-
-    @property
-    def flags(self) -> list[str]:
-        """Command-line spellings: --small-radius, and --small_radius where that differs."""
-        dashed = "--" + self.key.replace("_", "-")
-        return [dashed] if "_" not in self.key else [dashed, "--" + self.key]
 
     def options(self) -> tuple[tuple[Choice, ...], Any]:
         """(choices, default): resolved now for choices known only at run time."""
@@ -213,7 +219,7 @@ class Param:
 
 
 @dataclass(frozen=True)
-class Output:
+class Output(_Named):
     """One output. `option`: the command line takes it as --key PATH (the main OUTPUT is its
     positional argument instead)."""
 
@@ -224,15 +230,6 @@ class Output:
     optional: bool = False
     create_by_default: bool = True
     option: bool = False
-
-    @property
-    def key(self) -> str:
-        return self.name.lower()
-
-    @property
-    def flags(self) -> list[str]:
-        dashed = "--" + self.key.replace("_", "-")
-        return [dashed] if "_" not in self.key else [dashed, "--" + self.key]
 
     def describe(self) -> str:
         return f"{self.label}: {self.help}" + (" Optional." if self.optional else "")

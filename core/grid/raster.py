@@ -68,7 +68,7 @@ class RasterInfo:
 
     @property
     def is_geographic(self) -> bool:
-        return self.has_crs and bool(_srs(self.crs_wkt).IsGeographic())
+        return self.has_crs and bool(spatial_reference(self.crs_wkt).IsGeographic())
 
     @property
     def pixel_size(self) -> tuple[float, float]:
@@ -87,9 +87,16 @@ class RasterInfo:
         )
 
 
-def _srs(wkt: str) -> osr.SpatialReference:
+def spatial_reference(text: str) -> osr.SpatialReference:
+    """A CRS from WKT or a code ("EPSG:4979", "EPSG:32644+5773"), with x = easting or longitude
+    whatever the authority's axis order; a clear DemError when osr cannot read it."""
     srs = osr.SpatialReference()
-    srs.ImportFromWkt(wkt)
+    try:
+        failed = srs.SetFromUserInput(text) != 0  # an error code when osr exceptions are off
+    except RuntimeError as err:
+        failed = err
+    if failed:
+        raise DemError(f"The coordinate reference system cannot be read: {text[:80]!r}.")
     srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     return srs
 
@@ -109,7 +116,7 @@ def geographic_cell_size_m(info: RasterInfo, latitude_deg):
     """Ground width and height in metres of a cell of a geographic raster at a latitude (or an
     array of latitudes), on the CRS's ellipsoid: width along the parallel (N·cos φ), height
     along the meridian (M)."""
-    srs = _srs(info.crs_wkt)
+    srs = spatial_reference(info.crs_wkt)
     # cos φ vanishes at the poles: clamp so that a polar row keeps a (tiny) positive width.
     lat = np.clip(latitude_deg, -89.9, 89.9)
     prime_vertical, meridional = radii_of_curvature_m(
@@ -132,7 +139,7 @@ def ground_pixel_size_m(info: RasterInfo) -> tuple[float, float]:
     dx, dy = info.pixel_size
     if not info.has_crs:
         return dx, dy
-    srs = _srs(info.crs_wkt)
+    srs = spatial_reference(info.crs_wkt)
     if not srs.IsGeographic():
         metres_per_unit = srs.GetLinearUnits()
         return dx * metres_per_unit, dy * metres_per_unit

@@ -6,12 +6,12 @@ import math
 import os
 import uuid
 
-from osgeo import gdal, osr
+from osgeo import gdal
 
 from ..errors import DemError
 from ..grid.files import partial_path
 from ..grid.progress import Monitor
-from ..grid.raster import read_info
+from ..grid.raster import read_info, spatial_reference
 
 BOUND_INPUT = "input.vrt"
 
@@ -119,10 +119,10 @@ def bind_tiles(tiles: list[str], monitor: Monitor | None = None) -> str:
             nodata = info.nodata
         if first is None:
             first = info
-            first_srs = _srs(info.crs_wkt) if info.has_crs else None
+            first_srs = spatial_reference(info.crs_wkt) if info.has_crs else None
             continue
         if info.has_crs != first.has_crs or (
-                first_srs is not None and not first_srs.IsSame(_srs(info.crs_wkt))):
+                first_srs is not None and not first_srs.IsSame(spatial_reference(info.crs_wkt))):
             raise DemError(
                 f"The tile '{tile}' is in another CRS than '{tiles[0]}'; every tile of a mosaic "
                 "must share one CRS (reproject them with gdalwarp first)."
@@ -158,11 +158,6 @@ def bind_tiles(tiles: list[str], monitor: Monitor | None = None) -> str:
         gdal.Unlink(vsi)
 
 
-def _srs(wkt: str) -> osr.SpatialReference:
-    srs = osr.SpatialReference()
-    srs.ImportFromWkt(wkt)
-    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    return srs
 
 
 def _vsi_text(path: str) -> str:

@@ -13,10 +13,10 @@ from ..errors import DemError
 from ..grid import destinations, safety
 from ..grid.files import commit_partial, partial_path, remove_raster
 from ..grid.progress import Monitor
-from ..grid.raster import RasterInfo
+from ..grid.raster import RasterInfo, spatial_reference
 from ..grid.writing import GeoTiffWriter, check_free_bytes, check_writable, estimated_bytes
 from .chunks import Chunk, Job, _named_for, chunk_path
-from .inputs import _srs, list_tiles
+from .inputs import list_tiles
 from .manifest import job_folder
 
 
@@ -103,7 +103,8 @@ def write_chunk_vrt(path: str, job: Job, chunks: list[Chunk], records: list[dict
     base = os.path.dirname(os.path.abspath(path))
     lines = [f'<VRTDataset rasterXSize="{info.width}" rasterYSize="{info.height}">']
     if info.crs_wkt:
-        mapping = ",".join(str(a) for a in _srs(info.crs_wkt).GetDataAxisToSRSAxisMapping())
+        axes = spatial_reference(info.crs_wkt).GetDataAxisToSRSAxisMapping()
+        mapping = ",".join(str(a) for a in axes)
         lines.append(f'  <SRS dataAxisToSRSAxisMapping="{mapping}">{escape(info.crs_wkt)}</SRS>')
     lines.append("  <GeoTransform>" + ", ".join(repr(float(v)) for v in info.geotransform)
                  + "</GeoTransform>")

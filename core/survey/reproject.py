@@ -12,28 +12,19 @@ from osgeo import gdal, osr
 
 from ..errors import DemError
 from ..grid.progress import Monitor
+from ..grid.raster import spatial_reference
 
 CHUNK = 100_000  # points per PROJ call: osr returns a list of tuples, so memory stays bounded
 _SPLIT = 16  # how many pieces a call is split into when one of its points fails
 
 
-def _srs(wkt: str) -> osr.SpatialReference:
-    srs = osr.SpatialReference()
-    try:
-        failed = srs.SetFromUserInput(wkt) != 0  # an error code when osr exceptions are off
-    except RuntimeError as err:
-        failed = err
-    if failed:
-        raise DemError(f"The coordinate reference system cannot be read: {wkt[:80]!r}.")
-    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    return srs
 
 
 def same_crs(a_wkt: str, b_wkt: str) -> bool:
     """Whether two CRS definitions describe the same CRS (so no reprojection is needed)."""
     if a_wkt == b_wkt:
         return True
-    return bool(_srs(a_wkt).IsSame(_srs(b_wkt)))
+    return bool(spatial_reference(a_wkt).IsSame(spatial_reference(b_wkt)))
 
 
 def _transformation(src_wkt: str, dst_wkt: str, operation: str = "",
@@ -45,7 +36,8 @@ def _transformation(src_wkt: str, dst_wkt: str, operation: str = "",
             options.SetOperation(operation, inverse)
             ct = osr.CoordinateTransformation(None, None, options)
         else:
-            ct = osr.CoordinateTransformation(_srs(src_wkt), _srs(dst_wkt))
+            ct = osr.CoordinateTransformation(spatial_reference(src_wkt),
+                                              spatial_reference(dst_wkt))
     except (RuntimeError, TypeError) as err:
         ct, reason = None, f" ({err})"
     else:

@@ -29,7 +29,8 @@ from osgeo import gdal, osr
 
 from ..errors import DemError
 from ..grid.progress import Monitor
-from .reproject import CHUNK, _srs, _transform_block, reproject_points, same_crs
+from ..grid.raster import spatial_reference
+from .reproject import CHUNK, _transform_block, reproject_points, same_crs
 
 
 class VerticalChoice(NamedTuple):
@@ -102,7 +103,7 @@ def horizontal_wkt(crs_wkt: str) -> str:
     """The horizontal part of a CRS (`crs_wkt` itself when it has no third axis)."""
     if not crs_wkt:
         return crs_wkt
-    srs = _srs(crs_wkt)
+    srs = spatial_reference(crs_wkt)
     if srs.IsCompound():
         srs.StripVertical()
     elif srs.GetAxesCount() == 3:
@@ -117,7 +118,7 @@ def declared(crs_wkt: str, what: str) -> HeightReference | None:
     a 3D geographic or projected CRS; None for a 2D CRS (or none)."""
     if not crs_wkt:
         return None
-    srs = _srs(crs_wkt)
+    srs = spatial_reference(crs_wkt)
     how = f"declared by {what}"
     if srs.IsCompound():
         name = srs.GetAttrValue("COMPD_CS|VERT_CS") or "unnamed vertical CRS"
@@ -134,7 +135,7 @@ def stated(code: str, crs_wkt: str, what: str) -> HeightReference:
     """The height reference a parameter states for a layer whose CRS is `crs_wkt`: a vertical
     CRS (heights above a geoid or datum) or a 3D geographic CRS (ellipsoidal heights)."""
     try:
-        srs = _srs(code)
+        srs = spatial_reference(code)
     except DemError:
         srs = None
     how = "stated by a parameter"
@@ -143,7 +144,7 @@ def stated(code: str, crs_wkt: str, what: str) -> HeightReference:
                        "CRS: set its CRS first.")
     if srs is not None and srs.IsVertical():
         compound = osr.SpatialReference()
-        horizontal = _srs(horizontal_wkt(crs_wkt))
+        horizontal = spatial_reference(horizontal_wkt(crs_wkt))
         compound.SetCompoundCS(f"{horizontal.GetName()} + {srs.GetName()}", horizontal, srs)
         return HeightReference(compound.ExportToWkt(["FORMAT=WKT2_2018"]),
                                f"{srs.GetName()}{_code(srs, None)}", how)
@@ -165,7 +166,7 @@ def reference(crs_wkt: str, code: str, what: str) -> HeightReference | None:
 
 def same_reference(a: HeightReference, b: HeightReference) -> bool:
     """Whether heights in `a` and in `b` are the same numbers (no transformation needed)."""
-    sa, sb = _srs(a.crs), _srs(b.crs)
+    sa, sb = spatial_reference(a.crs), spatial_reference(b.crs)
     if sa.IsCompound() and sb.IsCompound():
         return bool(sa.IsSameVertCS(sb))
     if not sa.IsCompound() and not sb.IsCompound():  # both ellipsoidal
@@ -233,7 +234,7 @@ def _installed(names, paths) -> bool:
 def missing_grids(src_crs: str, dst_crs: str) -> list[tuple[str, str, str, str]]:
     """Grids PROJ's database lists for operations into or out of either side's vertical CRS
     that are not in PROJ's data folders: (grid, old name, operation, url), best first."""
-    codes = {_vertical_code(_srs(src_crs)), _vertical_code(_srs(dst_crs))} - {""}
+    codes = {_vertical_code(spatial_reference(crs)) for crs in (src_crs, dst_crs)} - {""}
     paths = _search_paths()
     db = next((os.path.join(p, "proj.db") for p in paths
                if os.path.exists(os.path.join(p, "proj.db"))), None)
@@ -284,7 +285,8 @@ def missing_grid_message(src: HeightReference, dst: HeightReference, reason: str
 
 def _transformation(src: HeightReference, dst: HeightReference) -> osr.CoordinateTransformation:
     try:
-        ct = osr.CoordinateTransformation(_srs(src.crs), _srs(dst.crs), _no_ballpark())
+        ct = osr.CoordinateTransformation(spatial_reference(src.crs), spatial_reference(dst.crs),
+                                          _no_ballpark())
     except (RuntimeError, TypeError) as err:
         raise DemError(missing_grid_message(src, dst, str(err).split("\n")[0][:200])) from err
     if ct is None or not ct.this:  # without osr exceptions a failure is an empty proxy
