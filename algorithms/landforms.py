@@ -2,7 +2,6 @@
 from qgis.core import (
     QgsFeature,
     QgsFeatureSink,
-    QgsField,
     QgsFields,
     QgsProcessing,
     QgsProcessingException,
@@ -13,19 +12,18 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
 
 from ..core import landforms as core_lf
 from ..core import tpi as core_tpi
 from .base import DemAlgorithm, OutputFiles
+from .compat import new_field
 from .engine import ENGINE_HELP, add_engine_parameter, engine_of, run_chunked
 from .styling import LandformStyler
 from .tpi import SHAPES, UNITS, no_crs_note
 
 SCHEMES = list(core_lf.SCHEMES)
-TABLE_FIELDS = (("code", QVariant.Int), ("class", QVariant.String),
-                ("cells", QVariant.LongLong), ("area_km2", QVariant.Double),
-                ("percent", QVariant.Double))
+TABLE_FIELDS = (("code", "int"), ("class", "string"), ("cells", "int64"),
+                ("area_km2", "double"), ("percent", "double"))
 
 
 class LandformsAlgorithm(DemAlgorithm):
@@ -110,7 +108,7 @@ class LandformsAlgorithm(DemAlgorithm):
         # The table is opened before any work, so an unwritable one fails at once.
         fields = QgsFields()
         for name, kind in TABLE_FIELDS:
-            fields.append(QgsField(name, kind))
+            fields.append(new_field(name, kind))
         outputs = OutputFiles(self, parameters, context)
         sink, table_id = outputs.sink("OUTPUT_TABLE", "the class table", fields,
                                       QgsWkbTypes.NoGeometry)

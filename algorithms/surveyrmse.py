@@ -15,7 +15,6 @@ from qgis.core import (
     QgsCoordinateTransform,
     QgsFeature,
     QgsFeatureSink,
-    QgsField,
     QgsFields,
     QgsProcessing,
     QgsProcessingOutputNumber,
@@ -28,19 +27,19 @@ from qgis.core import (
     QgsRasterLayer,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
 
 from ..core import report, sampling, survey
 from ..core.errors import DemError
 from ..core.raster import read_info
 from .base import DemAlgorithm, OutputFiles
+from .compat import new_field, parameter_as_strings
 
 # The table's columns before the statistics (survey.STATISTICS).
 TABLE_COLUMNS = (("dem", 254), ("source", 254), ("crs", 64), ("sampling", 10), ("prefix", 10))
 
 
 def _as_float(value) -> float:
-    # NULL attributes arrive as QVariant NULL (or None); both mean "no survey elevation".
+    # NULL attributes arrive as QGIS's NULL (or None); both mean "no survey elevation".
     if value is None or value == NULL:
         return math.nan
     try:
@@ -112,9 +111,9 @@ def _residual_sink(outputs, source, prefixes):
     """Every input attribute, then <prefix>_z, _e, _s per DEM."""
     fields = QgsFields(source.fields())
     for p in prefixes:
-        fields.append(QgsField(f"{p}_z", QVariant.Double))
-        fields.append(QgsField(f"{p}_e", QVariant.Double))
-        fields.append(QgsField(f"{p}_s", QVariant.String, len=12))
+        fields.append(new_field(f"{p}_z", "double"))
+        fields.append(new_field(f"{p}_e", "double"))
+        fields.append(new_field(f"{p}_s", "string", length=12))
     return outputs.sink("OUTPUT_RESIDUALS", "the residual layer", fields, source.wkbType(),
                         source.sourceCrs())
 
@@ -122,9 +121,9 @@ def _residual_sink(outputs, source, prefixes):
 def _table_sink(outputs):
     fields = QgsFields()
     for name, length in TABLE_COLUMNS:
-        fields.append(QgsField(name, QVariant.String, len=length))
+        fields.append(new_field(name, "string", length=length))
     for st in survey.STATISTICS:
-        fields.append(QgsField(st.field, QVariant.Int if st.kind is int else QVariant.Double))
+        fields.append(new_field(st.field, "int" if st.kind is int else "double"))
     return outputs.sink("OUTPUT_TABLE", "the accuracy table", fields, QgsWkbTypes.NoGeometry)
 
 
@@ -260,7 +259,7 @@ class SurveyRmseAlgorithm(DemAlgorithm):
             raise DemError(
                 f"The survey layer must hold points; it holds "
                 f"{QgsWkbTypes.displayString(source.wkbType())} geometries.")
-        fields = self.parameterAsFields(parameters, "ELEVATION_FIELD", context)
+        fields = parameter_as_strings(self, parameters, "ELEVATION_FIELD", context)
         field_name = fields[0] if fields else ""
         monitor.info(f"Survey elevation from "
                      f"{'field ' + field_name if field_name else 'the geometry Z'}.")
