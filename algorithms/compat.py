@@ -32,8 +32,9 @@ def new_field(name: str, kind: str, length: int = 0) -> QgsField:
 
 def parameter_as_strings(alg: QgsProcessingAlgorithm, parameters: dict, name: str,
                          context) -> list:
-    """The field names of a field parameter: `parameterAsStrings` where QGIS has it (3.32 and
-    later; 3.44 reports `parameterAsFields` as deprecated), `parameterAsFields` before."""
+    """The field names of a field parameter: `parameterAsStrings` where QGIS has it (3.40 and
+    3.44 do, and report `parameterAsFields` as deprecated), `parameterAsFields` on older QGIS
+    (3.22 has only that)."""
     if hasattr(alg, "parameterAsStrings"):
         return alg.parameterAsStrings(parameters, name, context)
     return alg.parameterAsFields(parameters, name, context)

@@ -13,12 +13,13 @@
 # stay in it, so a warm run only copies the repository in afresh and runs the commands a user
 # runs there: `bash scripts/test.sh` and `bash scripts/demo.sh` as README says, then
 # scripts/algorithms.sh. A summary line per target ends the output, with each target's
-# landforms class checksum, which must be the same everywhere.
+# landforms class checksum, which must be the same everywhere. Logs: build/matrix/TARGET.log
+# ($DEMSR_MATRIX_LOGS).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${DEMSR_CHROOT_CACHE:-/var/cache/demsr-chroots}"
 CHROOT_VERSION=1   # bump to rebuild every cached chroot
-LOG_DIR="$ROOT/build/matrix"
+LOG_DIR="${DEMSR_MATRIX_LOGS:-$ROOT/build/matrix}"  # one log per target
 
 build_only=0
 targets=()
@@ -169,20 +170,17 @@ run_chroot() {
 }
 
 mkdir -p "$LOG_DIR"
-# A cold matrix makes its chroots side by side (network and disk bound), then runs in turn.
-builds=()
+# A cold matrix makes its chroots side by side (network and disk bound) while the host's suite
+# runs (CPU bound); each chroot target waits for its own.
+declare -A build_pid=()
 for target in "${targets[@]}"; do
   [ "$target" = host ] && continue
   if [ "$(cat "$CACHE/$target/.demsr-chroot" 2>/dev/null)" != "$target $MIRROR v$CHROOT_VERSION" ]
   then
     echo "== matrix: making the $target chroot (log: $LOG_DIR/build-$target.log)"
     build_chroot "$target" > "$LOG_DIR/build-$target.log" 2>&1 &
-    builds+=("$!:$target")
+    build_pid[$target]=$!
   fi
-done
-for job in "${builds[@]}"; do
-  wait "${job%%:*}" || { echo "matrix: making the ${job#*:} chroot failed:" >&2
-                         tail -n 20 "$LOG_DIR/build-${job#*:}.log" >&2; exit 1; }
 done
 summary=()
 status=0
@@ -195,11 +193,16 @@ for target in "${targets[@]}"; do
     [ "$build_only" -eq 1 ] && continue
     run_host > >(tee "$log") 2>&1 || rc=$?
   else
-    run_chroot "$target" > >(tee "$log") 2>&1 || rc=$?
+    if [ -n "${build_pid[$target]:-}" ] && ! wait "${build_pid[$target]}"; then
+      echo "matrix: making the $target chroot failed:"; tail -n 20 "$LOG_DIR/build-$target.log"
+      rc=1
+    else
+      run_chroot "$target" > >(tee "$log") 2>&1 || rc=$?
+    fi
   fi
   secs=$(( $(date +%s) - start ))
-  qgis="$(grep -h -m1 '^algorithms: QGIS' "$log" | sed 's/^algorithms: //' || true)"
-  classes="$(grep -h -m1 '^algorithms: landforms classes sha256' "$log" \
+  qgis="$(grep -s -h -m1 '^algorithms: QGIS' "$log" | sed 's/^algorithms: //' || true)"
+  classes="$(grep -s -h -m1 '^algorithms: landforms classes sha256' "$log" \
              | awk '{print $NF}' || true)"
   if [ "$rc" -eq 0 ]; then result=passed; else result="FAILED (exit $rc)"; status=1; fi
   [ "$build_only" -eq 1 ] && result="chroot ready"
