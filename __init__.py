@@ -4,4 +4,4 @@
 def classFactory(iface):  # noqa: N802 (QGIS's name)
     from .plugin import DemSrPlugin
 
-    return DemSrPlugin(iface)
+    return DemSrPlugin()

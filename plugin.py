@@ -5,8 +5,8 @@ from .algorithms.provider import DemSrProvider
 
 
 class DemSrPlugin:
-    def __init__(self, iface):
-        self.iface = iface
+    # Processing only: no menus, toolbars or canvas, so the plugin keeps no QgisInterface.
+    def __init__(self):
         self.provider = None
 
     def initProcessing(self):  # noqa: N802 (QGIS's name)

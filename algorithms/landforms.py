@@ -2,25 +2,23 @@
 from qgis.core import (
     QgsFeature,
     QgsFeatureSink,
-    QgsField,
     QgsFields,
     QgsProcessingException,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
 
 from ..core.declarations.landforms import SPEC
 from ..core.terrain import landforms as core_lf
 from ..core.terrain import tpi as core_tpi
 from .base import DemAlgorithm, OutputFiles
+from .compat import new_field
 from .declared import add_parameters, values
 from .engine import engine_of, run_chunked
 from .styling import LandformStyler
 from .tpi import no_crs_note
 
-TABLE_FIELDS = (("code", QVariant.Int), ("class", QVariant.String),
-                ("cells", QVariant.LongLong), ("area_km2", QVariant.Double),
-                ("percent", QVariant.Double))
+TABLE_FIELDS = (("code", "int"), ("class", "string"), ("cells", "int64"),
+                ("area_km2", "double"), ("percent", "double"))
 
 
 class LandformsAlgorithm(DemAlgorithm):
@@ -52,7 +50,7 @@ class LandformsAlgorithm(DemAlgorithm):
         # The table is opened before any work, so an unwritable one fails at once.
         fields = QgsFields()
         for name, kind in TABLE_FIELDS:
-            fields.append(QgsField(name, kind))
+            fields.append(new_field(name, kind))
         outputs = OutputFiles(self, parameters, context)
         sink, table_id = outputs.sink("OUTPUT_TABLE", "the class table", fields,
                                       QgsWkbTypes.NoGeometry)

@@ -15,12 +15,10 @@ from qgis.core import (
     QgsCoordinateTransform,
     QgsFeature,
     QgsFeatureSink,
-    QgsField,
     QgsFields,
     QgsRasterLayer,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
 
 from ..core.declarations.surveyrmse import SPEC
 from ..core.errors import DemError
@@ -28,6 +26,7 @@ from ..core.grid.raster import read_info, warn_undeclared_nodata
 from ..core.survey import accuracy as survey
 from ..core.survey import report, sampling, vertical
 from .base import DemAlgorithm, OutputFiles
+from .compat import new_field, parameter_as_strings
 from .declared import add_parameters
 from .styling import ResidualStyler
 
@@ -40,7 +39,7 @@ TABLE_VERTICAL_NUMBERS = (("vcorr_me", "mean"), ("vcorr_min", "min"), ("vcorr_ma
 
 
 def _as_float(value) -> float:
-    # NULL attributes arrive as QVariant NULL (or None); both mean "no survey elevation".
+    # NULL attributes arrive as QGIS's NULL (or None); both mean "no survey elevation".
     if value is None or value == NULL:
         return math.nan
     try:
@@ -123,11 +122,11 @@ def _residual_sink(outputs, source, prefixes, heights: bool):
     DEM's vertical reference) when `heights`: a vertical reference is known."""
     fields = QgsFields(source.fields())
     for p in prefixes:
-        fields.append(QgsField(f"{p}_z", QVariant.Double))
-        fields.append(QgsField(f"{p}_e", QVariant.Double))
-        fields.append(QgsField(f"{p}_s", QVariant.String, len=12))
+        fields.append(new_field(f"{p}_z", "double"))
+        fields.append(new_field(f"{p}_e", "double"))
+        fields.append(new_field(f"{p}_s", "string", length=12))
         if heights:
-            fields.append(QgsField(f"{p}_h", QVariant.Double))
+            fields.append(new_field(f"{p}_h", "double"))
     return outputs.sink("OUTPUT_RESIDUALS", "the residual layer", fields, source.wkbType(),
                         source.sourceCrs())
 
@@ -135,13 +134,13 @@ def _residual_sink(outputs, source, prefixes, heights: bool):
 def _table_sink(outputs):
     fields = QgsFields()
     for name, length in TABLE_COLUMNS:
-        fields.append(QgsField(name, QVariant.String, len=length))
+        fields.append(new_field(name, "string", length=length))
     for st in survey.STATISTICS:
-        fields.append(QgsField(st.field, QVariant.Int if st.kind is int else QVariant.Double))
+        fields.append(new_field(st.field, "int" if st.kind is int else "double"))
     for name, length in TABLE_VERTICAL_TEXT:
-        fields.append(QgsField(name, QVariant.String, len=length))
+        fields.append(new_field(name, "string", length=length))
     for name, _ in TABLE_VERTICAL_NUMBERS:
-        fields.append(QgsField(name, QVariant.Double))
+        fields.append(new_field(name, "double"))
     return outputs.sink("OUTPUT_TABLE", "the accuracy table", fields, QgsWkbTypes.NoGeometry)
 
 
@@ -247,7 +246,7 @@ class SurveyRmseAlgorithm(DemAlgorithm):
             raise DemError(
                 f"The survey layer must hold points; it holds "
                 f"{QgsWkbTypes.displayString(source.wkbType())} geometries.")
-        fields = self.parameterAsFields(parameters, "ELEVATION_FIELD", context)
+        fields = parameter_as_strings(self, parameters, "ELEVATION_FIELD", context)
         field_name = fields[0] if fields else ""
         monitor.info(f"Survey elevation from "
                      f"{'field ' + field_name if field_name else 'the geometry Z'}.")

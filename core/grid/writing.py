@@ -265,9 +265,10 @@ def process_blocks(
     raster and on nodata) and returns either the core or the padded block's result, `scale`
     times larger in each direction. Returns the output's RasterInfo. A cancelled or failed run
     leaves no output file. With `require_valid`, an input without a single valid cell is a
-    DemError (and no file) instead of an all-nodata layer. `decorate(dataset)` runs on the
-    finished output before it takes its final name (colour tables, class names), so a run that
-    dies in between leaves no undecorated raster behind either. With `extra_outputs` (path,
+    DemError (and no file) instead of an all-nodata layer. `decorate(dataset)` runs on the new
+    output before its first pixel (colour tables, class names: libtiff 4.7, as in GDAL >= 3.10,
+    refuses a palette once tiles are written), under the temporary name like the pixels, so a
+    failed run leaves no decorated raster behind either. With `extra_outputs` (path,
     data type, nodata) `func` returns one result per output, the main one first; all outputs
     share the grid and are committed together.
     """
@@ -278,6 +279,8 @@ def process_blocks(
     with contextlib.ExitStack() as stack:
         # Every output is committed only if all of them are complete (ExitStack aborts all).
         writer = stack.enter_context(GeoTiffWriter(output, out_info, data_type, nodata))
+        if decorate is not None:
+            decorate(writer.dataset)
         extras = [stack.enter_context(GeoTiffWriter(path, replace(out_info, data_type=kind),
                                                     kind, value))
                   for path, kind, value in extra_outputs]
@@ -299,8 +302,6 @@ def process_blocks(
         if require_valid and not seen_valid:
             raise DemError(NO_VALID_CELL)  # inside the writer: the empty file is deleted
         monitor.check()  # a cancel during the last block still leaves no output
-        if decorate is not None:
-            decorate(writer.dataset)
         out_info = replace(out_info, nodata=writer.nodata)
     return out_info
 
@@ -309,12 +310,14 @@ def write_array(path: str, values: np.ndarray, info: RasterInfo, data_type: str 
                 nodata: float | None = None, monitor: Monitor | None = None,
                 decorate: Callable[[gdal.Dataset], None] | None = None) -> RasterInfo:
     """Write a whole array (NaN = nodata) with `info`'s georeferencing, in blocks.
-    `decorate(dataset)` runs before the file takes its final name, as in :func:`process_blocks`.
+    `decorate(dataset)` runs before the first pixel is written, as in :func:`process_blocks`.
     """
     monitor = monitor or Monitor()
     out_info = replace(info, width=values.shape[1], height=values.shape[0], band_count=1,
                        data_type=data_type)
     with GeoTiffWriter(path, out_info, data_type, nodata) as writer:
+        if decorate is not None:
+            decorate(writer.dataset)
         for block in block_windows(out_info.height, out_info.width, DEFAULT_BLOCK):
             monitor.check()
             writer.write(
@@ -323,7 +326,5 @@ def write_array(path: str, values: np.ndarray, info: RasterInfo, data_type: str 
             )
             monitor.report((block.index + 1) / block.count)
         monitor.check()  # a cancel during the last block still leaves no output
-        if decorate is not None:
-            decorate(writer.dataset)
         out_info = replace(out_info, nodata=writer.nodata)
     return out_info

@@ -43,9 +43,10 @@ CPU = "CPUExecutionProvider"
 INSTALL_STEPS = {
     "linux": (
         "install it for the Python QGIS runs on: in a terminal, python3 -m pip install --user "
-        "--break-system-packages onnxruntime \"numpy<2\" (Debian and Ubuntu refuse a plain "
-        "pip install into the system Python; --user keeps it in your home folder and numpy<2 "
-        "keeps the system's numpy, which QGIS and GDAL are built against), then restart QGIS"
+        f"--break-system-packages onnxruntime \"numpy=={np.__version__}\" (Debian and Ubuntu "
+        "refuse a plain pip install into the system Python; --user keeps it in your home folder "
+        f"and numpy=={np.__version__}, the numpy this QGIS already runs with, keeps pip from "
+        "replacing the one QGIS and GDAL are built against), then restart QGIS"
     ),
     "win32": (
         "install it into QGIS's Python: open the OSGeo4W Shell from the Start menu (as "

@@ -256,7 +256,8 @@ def landforms_raster(source: str, output: str, settings: Settings, block_size: i
             f"({cell[0]:g} × {cell[1]:g}) to be the units of the elevations."
         )
     n_codes = len(CLASSES[settings.scheme]) + 1
-    # The legend goes into the file before it takes its final name (see process_blocks).
+    # The legend goes into the file before its first pixel, which every GDAL accepts (libtiff
+    # 4.7 refuses a palette on tiles already written), under its temporary name (process_blocks).
     legend = functools.partial(write_legend, scheme=settings.scheme)
     if info.width * info.height <= _IN_MEMORY_CELLS:
         z, _ = read_array(source)
@@ -347,7 +348,7 @@ def class_rows(cells: np.ndarray, areas: np.ndarray, scheme: str) -> list[tuple]
 def write_legend(target: str | gdal.Dataset, scheme: str) -> None:
     """Colour table, class names and a raster attribute table, so any GIS reads the legend.
 
-    `target` is an open dataset (the writer's, before it takes its final name) or a path.
+    `target` is an open dataset (the writer's, before its first pixel) or a path.
     The colour table and the class names as band metadata (CLASS_<code>) live in the TIFF
     itself, so a copied .tif keeps them; GDAL 3.6 keeps category names and the attribute table,
     which most GIS read the legend from, only in the .aux.xml beside it.

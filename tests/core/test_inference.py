@@ -156,6 +156,13 @@ def test_install_hint_fits_the_platform(platform, says):
     assert says in hint and "onnxruntime" in hint
 
 
+def test_linux_install_keeps_the_numpy_qgis_runs_with():
+    # numpy<2 would make pip replace (or fail to build) numpy where the system's is 2.x.
+    hint = inference.install_hint("linux")
+    assert f'onnxruntime "numpy=={np.__version__}"' in hint
+    assert "numpy<" not in hint
+
+
 # Numbers and georeferencing ------------------------------------------------------------------
 
 

@@ -7,6 +7,8 @@ import pytest
 
 from tests.helpers_scripts import load_script
 
+# The benchmark imports torch (scripts/setup.sh installs only a local CPU build): skip without it.
+pytest.importorskip("torch", reason="needs torch, which is not installed here")
 bench = load_script("benchmarks/bench_same_file_bound.py")
 # fastsr's receptive field is 23 coarse cells: 11 on each side of the centre cell.
 RADIUS = 11

@@ -40,6 +40,17 @@ def demsr_provider(qgis_app, qgis_processing):
 
 
 @pytest.fixture
+def headless_loading(monkeypatch):
+    """processing.runAndLoadResults as a script or qgis_process runs it: without a QGIS
+    interface. pytest-qgis's stand-in interface answers layerTreeView() with a MagicMock, which
+    QGIS 3.44's result loading hands to C++ (a TypeError); 3.22 does not ask for it."""
+    from processing.gui import Postprocessing
+
+    if hasattr(Postprocessing, "iface"):
+        monkeypatch.setattr(Postprocessing, "iface", None)
+
+
+@pytest.fixture
 def log_feedback(qgis_app):
     """A QgsProcessingFeedback that keeps every message; `.lines` and `.text`."""
     from qgis.core import QgsProcessingFeedback

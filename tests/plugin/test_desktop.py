@@ -28,6 +28,10 @@ from .test_surveyrmse_alg import UTM, memory_points, survey_utm
 
 ALGORITHMS = ("superresolution", "attraction", "tpi", "landforms", "surveyrmse")
 
+# Results are loaded as QGIS loads them, minus the main window: pytest-qgis's stand-in
+# interface answers layerTreeView() with a mock that QGIS 3.44's loader refuses.
+pytestmark = pytest.mark.usefixtures("headless_loading")
+
 
 class LogFeedback(QgsProcessingFeedback):
     """Keeps the errors the result loader reports (the red lines of the dialog's log)."""

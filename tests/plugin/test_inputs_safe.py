@@ -322,7 +322,8 @@ def test_a_chunked_run_writes_the_format_asked_too(run_alg, dem, tmp_path):
                                             "in", "ref.asc", "ref.asc.aux.xml", "ref.prj"]
 
 
-def test_a_name_without_extension_is_loaded_under_its_real_name(demsr_provider, dem, tmp_path):
+def test_a_name_without_extension_is_loaded_under_its_real_name(demsr_provider, headless_loading,
+                                                               dem, tmp_path):
     from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProject
 
     from tests.helpers_guard import guarded_run

@@ -22,7 +22,7 @@ def _load(alg, params):
 
 
 @pytest.fixture(autouse=True)
-def _empty_project(demsr_provider):
+def _empty_project(demsr_provider, headless_loading):
     from qgis.core import QgsProject
 
     QgsProject.instance().removeAllMapLayers()

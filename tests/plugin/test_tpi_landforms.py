@@ -85,7 +85,7 @@ def test_landforms_failure_drops_only_its_table_layer_in_an_existing_geopackage(
     assert ogr.Open(gpkg).GetLayerByName("areas").GetFeatureCount() == 10  # a row per class
 
 
-def test_style_applied_on_load(demsr_provider, mandakini, tmp_path):
+def test_style_applied_on_load(demsr_provider, headless_loading, mandakini, tmp_path):
     from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProject
 
     context = QgsProcessingContext()
