@@ -54,10 +54,12 @@ def _empty_project(demsr_provider):
 @pytest.fixture(autouse=True)
 def _iface_for_dialogs(qgis_iface, monkeypatch):
     """The dialog's parameter panel asks the QGIS interface for the browser model, which
-    pytest-qgis's stand-in lacks (2.1, QGIS 3.22's): give it one."""
-    if not hasattr(qgis_iface, "browserModel"):
-        from qgis.gui import QgsBrowserGuiModel
+    pytest-qgis's stand-in lacks (2.1, QGIS 3.22's) or answers with a mock that QGIS 3.40's
+    panel refuses (5.x): give it a real one."""
+    from qgis.gui import QgsBrowserGuiModel
 
+    current = getattr(qgis_iface, "browserModel", None)
+    if not (callable(current) and isinstance(current(), QgsBrowserGuiModel)):
         model = QgsBrowserGuiModel()
         monkeypatch.setattr(qgis_iface, "browserModel", lambda: model, raising=False)
 
