@@ -7,7 +7,6 @@ import configparser
 import contextlib
 import html
 import os
-import re
 
 from osgeo import ogr
 from qgis.core import (
@@ -190,15 +189,7 @@ class DemAlgorithm(QgsProcessingAlgorithm):
         if not parameters.get(name):
             return "", ""
         dest = self.parameterAsOutputLayer(parameters, name, _scratch(context)) or ""
-        ogr_uri = _OGR_DESTINATION.match(dest)
-        if ogr_uri:
-            return ogr_uri.group("path"), ogr_uri.group("table")
-        if re.match(r"^[a-z]+:", dest) and not re.match(r"^[A-Za-z]:[\\/]", dest):
-            return "", ""  # memory:, postgres:, … (a drive letter is a file)
-        path, _, options = dest.partition("|")
-        layer = next((o.split("=", 1)[1] for o in options.split("|")
-                      if o.startswith("layername=")), "")
-        return path, layer
+        return safety.split_source(dest)
 
     def new_file_destination(self, parameters, name, context) -> str:
         """The file a destination parameter will create, when it is a file that does not exist
@@ -320,8 +311,6 @@ def _scratch(context):
     return scratch
 
 
-# What QGIS's Processing writes for "a layer in an OGR dataset" destinations.
-_OGR_DESTINATION = re.compile(r"^ogr:dbname='(?P<path>[^']+)'\s+table=\"(?P<table>[^\"]+)\"")
 
 
 def help_for_platform(text: str, platform: str) -> str:

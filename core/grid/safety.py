@@ -28,7 +28,7 @@ _GDAL_GPKG = re.compile(r"^GPKG:(?P<path>.+):(?P<table>[^:/\\]+)$", re.IGNORECAS
 _ARCHIVES = ("/vsizip/", "/vsigzip/", "/vsitar/", "/vsi7z/", "/vsirar/")
 # Containers whose tables are separate datasets: writing a new table leaves the others alone.
 _CONTAINERS = (".gpkg", ".sqlite", ".db")
-# What a commit writes or removes beside a raster (core.grid.raster.commit_partial).
+# What a commit writes or removes beside a raster (core.grid.files.commit_partial).
 _SIDE_FILES = (".aux.xml", ".ovr")
 
 

@@ -46,7 +46,7 @@ def _output_kind(output: str, cog: bool, what: str = "OUTPUT") -> str:
 
 def check_paths(source, output: str, cog: bool = False, spread_output: str | None = None) -> str:
     """The quick checks of a job's input and outputs, before any cluster is started; returns the
-    output kind (vrt, gtiff or cog)."""
+    output kind (vrt, gtiff, cog or convert)."""
     kind = _output_kind(output, cog)
     if spread_output:
         _output_kind(spread_output, cog, "The spread output")
