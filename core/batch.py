@@ -15,7 +15,7 @@ import os
 import sys
 import time
 
-from .declarations import SPECS
+from .declarations import RASTER_ALGORITHMS, SPECS
 from .errors import Cancelled, DemError
 from .grid.progress import Monitor
 from .largearea import engine, mosaic, outputs
@@ -174,8 +174,8 @@ def parser() -> argparse.ArgumentParser:
                     "--help` lists the algorithm's options (the Processing parameters).",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = top.add_subparsers(dest="algorithm", metavar="ALGORITHM", required=True,
-                             help=", ".join(mosaic.ALGORITHMS))
-    for name in mosaic.ALGORITHMS:
+                             help=", ".join(RASTER_ALGORITHMS))
+    for name in RASTER_ALGORITHMS:
         p = sub.add_parser(name, help=f"demsr:{name}", epilog=EPILOG,
                            formatter_class=argparse.RawDescriptionHelpFormatter,
                            description=f"demsr:{name} over a large area, chunk by chunk: "

@@ -43,13 +43,11 @@ from ..grid.raster import (
 )
 from ..grid.writing import default_nodata
 from ..terrain import tpi
-from .chunks import (  # noqa: F401 (API)
-    _SESSIONS,
+from .chunks import (
     Chunk,
     Job,
     Kernel,
     ModelBlob,
-    cached_session,
     chunk_moments,
     compute_chunk,
 )
@@ -66,15 +64,9 @@ from .manifest import (
 )
 from .outputs import _bind_outputs, _output_kind, _remove_partials, check_free_space, check_paths
 
-ALGORITHMS = RASTER_ALGORITHMS
-
-
 DEFAULT_CHUNK = 2048
 
 
-# The options of each algorithm (lower case) and their defaults, from the declarations; tests
-# check them against the algorithms' Processing parameters.
-DEFAULTS = {name: SPECS[name].defaults() for name in ALGORITHMS}
 
 
 def normalise_options(algorithm: str, options: dict | None) -> dict:
@@ -143,7 +135,7 @@ def run_job(algorithm: str, source, output: str, options: dict | None = None, *,
     t_start = time.perf_counter()
     params = normalise_options(algorithm, options)
     if spread_output and "spread" not in spec_of(algorithm, chunked=True).extras:
-        writers = [n for n in ALGORITHMS if "spread" in SPECS[n].extras]
+        writers = [n for n in RASTER_ALGORITHMS if "spread" in SPECS[n].extras]
         raise DemError(f"{algorithm} has no spread output; only {', '.join(writers)} writes one.")
     kind = check_paths(source, output, cog, spread_output)
     # A destination without extension is a GeoTIFF with .tif added (core.grid.destinations).

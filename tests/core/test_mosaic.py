@@ -9,6 +9,7 @@ import pytest
 from osgeo import gdal
 
 from core import batch
+from core.declarations import RASTER_ALGORITHMS, SPECS
 from core.errors import Cancelled, DemError
 from core.grid.raster import read_array, read_info
 from core.largearea import cluster, inputs, mosaic
@@ -267,9 +268,9 @@ def test_command_line_options_in_both_spellings(tiles, tmp_path, capsys):
 
 
 def test_cli_defaults_are_the_algorithms_defaults():
-    for name in mosaic.ALGORITHMS:
+    for name in RASTER_ALGORITHMS:
         args = batch.parser().parse_args([name, "in.tif", "out.tif"])
-        for key, default in mosaic.DEFAULTS[name].items():
+        for key, default in SPECS[name].defaults().items():
             if key == "model":
                 continue  # resolved to the bundled default family by name
             assert getattr(args, key) == default, (name, key)

@@ -13,10 +13,11 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
+from core.declarations import RASTER_ALGORITHMS  # noqa: E402
 from core.errors import DemError  # noqa: E402
 from core.grid.progress import RecordingMonitor  # noqa: E402
 from core.grid.raster import read_info  # noqa: E402
-from core.largearea import cluster, mosaic  # noqa: E402
+from core.largearea import chunks, cluster, mosaic  # noqa: E402
 from core.largearea import manifest as manifests  # noqa: E402
 from tests.mosaic_data import (  # noqa: E402
     JACKSBORO,
@@ -45,12 +46,12 @@ def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("mosaic")
     tiles = cut_tiles(JACKSBORO, str(root / "tiles"))
     refs = {name: reference(name, JACKSBORO, str(root / f"ref_{name}.tif"))
-            for name in mosaic.ALGORITHMS}
+            for name in RASTER_ALGORITHMS}
     return {"root": root, "tiles": str(root / "tiles"), "count": len(tiles), "refs": refs}
 
 
 @pytest.mark.parametrize("chunk_size", CHUNK_SIZES)
-@pytest.mark.parametrize("algorithm", mosaic.ALGORITHMS)
+@pytest.mark.parametrize("algorithm", RASTER_ALGORITHMS)
 def test_mosaic_equals_single_raster(engine, data, algorithm, chunk_size, tmp_path):
     assert data["count"] >= 16
     out = str(tmp_path / f"{algorithm}.tif")
@@ -151,7 +152,7 @@ def test_worker_without_onnxruntime_is_named(engine, data, tmp_path):
     victim = sorted(client.nthreads())[0]
 
     def hide_onnxruntime():
-        mosaic._SESSIONS.clear()
+        chunks._SESSIONS.clear()
         sys.modules["onnxruntime"] = None  # `import onnxruntime` now raises ImportError
 
     def restore_onnxruntime():

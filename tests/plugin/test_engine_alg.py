@@ -28,11 +28,11 @@ def test_engine_parameter_is_advanced_and_optional(demsr_provider):
 
 def test_batch_defaults_are_the_processing_defaults(demsr_provider):
     from demsr.core import attraction
-    from demsr.core.largearea import mosaic
+    from demsr.core.declarations import SPECS
 
     for name in ALGORITHMS:
         alg = demsr_provider.algorithm(name)
-        for key, default in mosaic.DEFAULTS[name].items():
+        for key, default in SPECS[name].defaults().items():
             param = alg.parameterDefinition(key.upper())
             assert param is not None, (name, key)
             value = param.defaultValue()
