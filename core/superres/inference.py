@@ -159,6 +159,11 @@ def _host_available_bytes() -> int:
         return 2 * 2**30
 
 
+def _free_bytes(provider: str) -> int:
+    """Memory free for activations: the GPU's (8 GiB when nvidia-smi cannot say) or the host's."""
+    return (_gpu_free_bytes() or 8 * 2**30) if provider == CUDA else _host_available_bytes()
+
+
 # Model session -----------------------------------------------------------------------------
 
 
@@ -337,6 +342,8 @@ class Plan:
     tile: int  # core tile size in input cells
     context: int  # cells of context around a tile the network sees (≥ receptive field)
     halo: int  # cells read around a tile (context plus what the nodata fill needs)
+    # a TILE_SIZE that did not fit in the free memory, shrunk to one that does (0: none)
+    shrunk_from: int = 0
 
 
 def plan_tiles(card: ModelCard, scale: int, info: raster.RasterInfo, provider: str,
@@ -356,15 +363,15 @@ def plan_tiles(card: ModelCard, scale: int, info: raster.RasterInfo, provider: s
         # A tile no bigger than the raster, and one the memory can hold (an explicit TILE_SIZE
         # of 10^7 would end in MemoryError): at most half of what is free (GPU or host).
         tile = min(int(tile_size), max(info.width, info.height))
-        free = (_gpu_free_bytes() or 8 * 2**30) if provider == CUDA else _host_available_bytes()
-        fits = max(int(math.sqrt(0.5 * free / per_px) / scale) - 2 * context, MIN_TILE)
-        return Plan(min(tile, fits // 16 * 16 or MIN_TILE), context, halo)
+        fits = max(int(math.sqrt(0.5 * _free_bytes(provider) / per_px) / scale) - 2 * context,
+                   MIN_TILE)
+        fits = fits // 16 * 16 or MIN_TILE
+        return Plan(min(tile, fits), context, halo, shrunk_from=tile if fits < tile else 0)
     if provider == CUDA:
-        free = _gpu_free_bytes() or 8 * 2**30
-        budget = min(0.5 * free, 16 * 2**30)
+        budget = min(0.5 * _free_bytes(provider), 16 * 2**30)
         max_px = budget / per_px
     else:
-        budget = min(0.25 * _host_available_bytes(), 3 * 2**30)
+        budget = min(0.25 * _free_bytes(provider), 3 * 2**30)
         max_px = budget / per_px
         macs = float(card.extra.get("macs_per_output_mp", 0)) / 1e6  # per output pixel
         if macs > 0:
@@ -538,7 +545,7 @@ def superresolve(
     plan = plan_tiles(card, scale, info, session.provider, tile_size, passes)
     runner = TileRunner(session, scale, plan, info, ensemble, spread=bool(spread_output),
                         monitor=monitor)
-    if tile_size and plan.tile < min(int(tile_size), max(info.width, info.height)):
+    if plan.shrunk_from:
         monitor.warn(f"TILE_SIZE={tile_size} does not fit in the free memory; tiles of "
                      f"{plan.tile} cells are used instead (the result does not depend on it).")
     monitor.info(
